@@ -1,0 +1,3 @@
+from agrad.cli.main import main
+
+main()

@@ -1,0 +1,261 @@
+"""Renderers of the core's result dataclasses: table (rich), json, csv, plain.
+
+rich is imported only by the table renderer, so `--json` and `--format plain` start faster.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+
+TICK, CROSS, KINK = "✓", "✗", "~"
+
+
+# ---- numbers -------------------------------------------------------------------------------
+def jsonable(v):
+    """numpy values as JSON: full float64 precision (shortest repr), nested lists for arrays,
+    and the strings "NaN", "Infinity", "-Infinity" where JSON has no number."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    a = np.asarray(v)
+    if a.dtype == object:
+        return jsonable(a.tolist())
+    if a.ndim:
+        return [jsonable(x) for x in a]
+    x = a.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return x
+
+
+def fmt(v, digits: int = 8) -> str:
+    """A number (or a numpy-style summary of an array) with `digits` significant digits."""
+    if v is None:
+        return "—"
+    a = np.asarray(v)
+    if a.ndim == 0:
+        x = a.item()
+        if isinstance(x, float):
+            return f"{x:.{digits}g}"
+        return str(x)
+    with np.printoptions(precision=digits, threshold=12, edgeitems=3, floatmode="maxprec", suppress=False):
+        body = np.array2string(a, separator=", ")
+    if a.size > 12:
+        body += f"  shape {a.shape}"
+    return body
+
+
+def _plain_number(v) -> str:
+    return json.dumps(jsonable(v), separators=(",", ":"))
+
+
+# ---- json -------------------------------------------------------------------------------------
+def result_dict(r) -> dict:
+    check = {
+        "status": r.check.status,
+        "ok": r.check.ok,
+        "reason": r.check.reason,
+        "rtol": r.check.rtol,
+        "atol": r.check.atol,
+        "seconds": round(r.check.seconds, 6),
+        "derivatives": {
+            i.key: {"ad": i.ad, "sympy": i.sympy, "formula": i.formula, "fd": i.fd, "error": i.error,
+                    "verdict": i.verdict, "note": i.note}
+            for i in r.check.items
+        },
+    }
+    out = {
+        "expression": r.expression,
+        "value": r.value,
+        "shape": list(r.output_shape),
+        "dtype": r.dtype,
+        "wrt": r.wrt,
+        "gradients": r.gradients,
+        "derivatives": r.derivatives,
+        "intermediates": [
+            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad,
+             "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.op if n.requires_grad and
+             not n.is_leaf else None, "detached": n.detached, "next": n.parents}
+            for n in r.nodes
+        ],
+        "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
+                    "intermediates": {str(k): v for k, v in p.intermediates.items()}} for p in r.passes],
+        "saved": r.saved,
+        "order": r.order,
+        "method": r.method,
+        "graph_nodes": r.graph_nodes,
+        "check": check,
+        "problems": [p.__dict__ for p in r.problems],
+        "warnings": r.warnings,
+        "ok": r.ok,
+    }
+    if r.hessian is not None:
+        out["hessian"] = r.hessian
+    if r.expect is not None:
+        out["expect"] = r.expect
+    return jsonable(out)
+
+
+def to_json(data) -> str:
+    return json.dumps(jsonable(data), indent=2, ensure_ascii=False)
+
+
+# ---- plain / csv --------------------------------------------------------------------------------
+def to_plain(r) -> str:
+    """One `name value` line per derivative, for shell scripts (`read name value`)."""
+    lines = [f"{k} {_plain_number(v)}" for k, v in (r.derivatives if r.order > 1 else r.gradients).items()]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def to_csv(r) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["derivative", "index", "value"])
+    source = r.derivatives if r.order > 1 else r.gradients
+    for k, v in source.items():
+        a = np.asarray(v)
+        for idx in np.ndindex(*a.shape):
+            w.writerow([k, " ".join(map(str, idx)), repr(float(a[idx]))])
+    return buf.getvalue()
+
+
+# ---- table (rich) -----------------------------------------------------------------------------
+def _verdict(item) -> str:
+    return {"ok": f"[green]{TICK}[/]", "mismatch": f"[bold red]{CROSS}[/]", "kink": f"[yellow]{KINK} kink[/]",
+            "skipped": "skipped"}[item.verdict]
+
+
+def _partial_label(key: str) -> str:
+    parts = key.split(",")
+    if len(parts) == 1:
+        return f"∂y/∂{parts[0]}"
+    counts = {}
+    for p in parts:
+        counts[p] = counts.get(p, 0) + 1
+    den = "".join(f"∂{v}" + (_sup(c) if c > 1 else "") for v, c in counts.items())
+    return f"∂{_sup(len(parts))}y/{den}"
+
+
+def _sup(n: int) -> str:
+    return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def render_table(r, console, digits: int = 8, show_passes: bool = True):
+    from rich.table import Table
+
+    g = Table(title=f"agrad: y = {r.expression if len(r.expression) < 70 else r.expression[:67] + '...'}",
+              title_justify="left", header_style="bold")
+    for col, just in (("#", "right"), ("name", "left"), ("expression", "left"), ("grad_fn", "left"),
+                      ("value", "right"), ("∂y/∂node", "right"), ("", "left")):
+        g.add_column(col, justify=just, overflow="fold")
+    nodes = r.nodes
+    if len(nodes) > 200:
+        nodes = nodes[:100] + [None] + nodes[-50:]
+    for n in nodes:
+        if n is None:
+            g.add_row("…", "", f"({len(r.nodes) - 150:,} more nodes)", "", "", "", "")
+            continue
+        notes = []
+        if n.detached:
+            notes.append("detached")
+        elif n.op == "const":
+            notes.append("constant")
+        elif n.is_leaf:
+            notes.append("leaf" if n.requires_grad else "leaf, no grad")
+        else:
+            notes.append("non-leaf")
+        style = "bold" if n.index == len(r.nodes) - 1 else None
+        g.add_row(str(n.index), n.name or "", n.expr, n.op if n.op not in ("leaf", "const") else "None",
+                  fmt(n.value, digits), fmt(n.grad, digits), ", ".join(notes), style=style)
+    console.print(g)
+    if r.passes and show_passes and len(r.passes) > 1:
+        p = Table(title="passes (leaf .grad after each backward pass)", title_justify="left", header_style="bold")
+        p.add_column("pass", justify="right")
+        p.add_column("forward", justify="right")
+        for v in r.wrt:
+            p.add_column(v, justify="right", overflow="fold")
+        for ps in r.passes:
+            p.add_row(str(ps.number), str(ps.forward), *[fmt(ps.gradients[v], digits) for v in r.wrt])
+        console.print(p)
+    render_check(r, console, digits)
+    extra = []
+    if r.saved:
+        extra.append(f"saved for backward: {r.saved['values']} values, {r.saved['bytes']:,} bytes"
+                     + (f" (unfused: {r.saved['unfused_values']} values, {r.saved['unfused_bytes']:,} bytes)"
+                        if "unfused_values" in r.saved else ""))
+    if r.order > 1:
+        extra.append(f"order {r.order} by {'Taylor-mode series' if r.method == 'taylor' else 'nested reverse mode'}"
+                     f"; derivative graph: {r.graph_nodes:,} nodes")
+    for pr in r.problems:
+        extra.append(f"[yellow]{pr.kind} {pr.what} first produced at node {pr.node}: {pr.expr}[/]")
+    for line in extra:
+        console.print(line, highlight=False)
+
+
+def render_check(r, console, digits: int):
+    from rich.table import Table
+
+    c = r.check
+    if c.status in ("off",):
+        console.print("check: off (--no-check)")
+        return
+    if c.status == "skipped" and not c.items:
+        console.print(f"[yellow]check skipped: {c.reason}[/]", highlight=False)
+        rows = [(k, v) for k, v in r.derivatives.items()]
+        t = Table(header_style="bold")
+        t.add_column("derivative")
+        t.add_column("AD", justify="right", overflow="fold")
+        for k, v in rows:
+            t.add_row(_partial_label(k), fmt(v, digits))
+        console.print(t)
+        return
+    t = Table(title=f"derivatives vs SymPy (rtol {c.rtol:.2g}, atol {c.atol:.2g}, {r.dtype})",
+              title_justify="left", header_style="bold")
+    for col, just in (("derivative", "left"), ("AD", "right"), ("SymPy formula", "left"), ("SymPy value", "right"),
+                      ("|error|", "right"), ("", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for i in c.items:
+        formula = i.formula if isinstance(i.formula, str) else _formula_summary(i.formula)
+        t.add_row(_partial_label(i.key), fmt(i.ad, digits), formula, fmt(i.sympy, digits),
+                  "—" if i.error is None else f"{i.error:.1e}", _verdict(i))
+    console.print(t)
+    if r.order > 1 and len(r.wrt) > 1 and not r.hessian:
+        console.print("mixed partials are symmetric: each is shown once (JSON lists every order of the variables)")
+    if r.hessian is not None:
+        render_hessian(r.hessian, console, digits)
+    notes = sorted({i.note for i in c.items if i.note and i.verdict == "kink"})
+    for n in notes:
+        console.print(f"[yellow]{n}[/]", highlight=False)
+    summary = {"ok": f"[green]{TICK} every derivative agrees with SymPy[/]",
+               "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]",
+               "skipped": f"[yellow]check skipped: {c.reason}[/]"}[c.status]
+    console.print(summary + f" ({c.seconds:.2f} s)", highlight=False)
+
+
+def _formula_summary(formulas) -> str:
+    flat = np.asarray(formulas, dtype=object).ravel()
+    if flat.size <= 3:
+        return "[" + ", ".join(flat) + "]"
+    return "[" + ", ".join(flat[:2]) + f", … ({flat.size} entries)]"
+
+
+def render_hessian(h, console, digits):
+    from rich.table import Table
+
+    t = Table(title="Hessian" + ("" if h["symmetric"] else " (NOT symmetric)"), title_justify="left",
+              header_style="bold")
+    t.add_column("")
+    for label in h["labels"]:
+        t.add_column(label, justify="right")
+    for label, row in zip(h["labels"], np.asarray(h["matrix"])):
+        t.add_row(label, *[fmt(x, digits) for x in row])
+    console.print(t)
+    console.print(f"eigenvalues: {fmt(h['eigenvalues'], digits)} → {h['kind']}"
+                  + ("; symmetric ✓" if h["symmetric"] else ""), highlight=False)

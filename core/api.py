@@ -1,0 +1,282 @@
+"""What `agrad grad` computes, as one function from a request to a result. No printing here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import autodiff, higher
+from .check import against_sympy, tolerances
+from .errors import AgradError
+from .program import CONSTANTS, Program, compile_source, evaluate
+from .results import Check, GradResult, NodeRow, Pass, Problem
+from .tensor import Tensor, const
+
+DTYPES = {name: np.dtype(name) for name in ("float64", "float32", "float16", "int64", "int32")}
+MAX_ORDER = 30
+MAX_PASSES = 1_000
+MAX_PARTIALS = 10_000
+
+
+@dataclass
+class GradRequest:
+    source: str
+    bindings: dict  # name -> float64 array (0-d for numbers)
+    wrt: list | None = None  # None: every bound variable
+    dtype: str = "float64"
+    grad_output: object = None  # None, "ones", or an array broadcastable to the output
+    repeat: int = 1  # forward+backward runs on fresh graphs; leaf gradients accumulate
+    backward: int = 1  # backward passes on each graph
+    retain_graph: bool = False
+    zero_grad: bool = False
+    order: int = 1
+    hessian: bool = False
+    jacobian: bool = False
+    check: bool = True
+    rtol: float | None = None
+    atol: float | None = None
+    check_timeout: float = 10.0
+    fuse: bool = False
+    warnings: list = field(default_factory=list)
+
+
+def _validate(program: Program, req: GradRequest):
+    for name in req.bindings:
+        if name in CONSTANTS:
+            raise AgradError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be bound; "
+                             f"rename the variable", kind="binding")
+    for name, idx in program.variables.items():
+        if name not in req.bindings:
+            raise AgradError(f"no value for '{name}': bind it with --{name} VALUE (or -v {name}=VALUE)",
+                             kind="name", span=program.nodes[idx].span, source=program.source)
+    wrt = list(req.bindings) if req.wrt is None else list(dict.fromkeys(req.wrt))
+    for name in wrt:
+        if name not in req.bindings:
+            raise AgradError(f"--wrt names '{name}', which has no value; bound: {', '.join(req.bindings) or 'none'}",
+                             kind="name")
+    if req.dtype not in DTYPES:
+        raise AgradError(f"unknown dtype '{req.dtype}'; choose one of {', '.join(DTYPES)}", kind="usage")
+    if wrt and not np.issubdtype(DTYPES[req.dtype], np.floating):
+        raise AgradError(f"only floating point values can require gradients, and --dtype {req.dtype} is an "
+                         f"integer type: use float64, float32 or float16", kind="dtype")
+    for n, label in ((req.order, "--order"), (req.repeat, "--repeat"), (req.backward, "--backward")):
+        limit = MAX_ORDER if label == "--order" else MAX_PASSES
+        if not 1 <= n <= limit:
+            raise AgradError(f"{label} must be between 1 and {limit}, got {n}", kind="usage")
+    order = max(req.order, 2 if req.hessian else 1)
+    if len(wrt) > 1 and sum(len(wrt) ** k for k in range(1, order + 1)) > MAX_PARTIALS:
+        raise AgradError(f"--order {order} over {len(wrt)} variables means more than {MAX_PARTIALS:,} partial "
+                         f"derivatives; lower the order or differentiate fewer variables (--wrt)", kind="limit")
+    return wrt
+
+
+def _seed_array(req: GradRequest, y: Tensor):
+    if req.grad_output is None:
+        return None
+    if isinstance(req.grad_output, str) and req.grad_output == "ones":
+        return np.ones(y.shape, dtype=y.value.dtype)
+    try:
+        return np.broadcast_to(np.asarray(req.grad_output, dtype=y.value.dtype), y.shape)
+    except ValueError:
+        raise AgradError(f"--grad-output has shape {np.shape(req.grad_output)}, which does not broadcast to the "
+                         f"output's shape {y.shape}", kind="seed") from None
+
+
+def _problems(program: Program, vals: list, grads: dict) -> list:
+    """The first node that produced a NaN/inf value, and the first to receive a non-finite gradient."""
+    found = []
+    for i, node in enumerate(program.nodes):
+        v = np.asarray(vals[i].value)
+        if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+            if all(np.all(np.isfinite(np.asarray(vals[j].value))) for j in node.args):
+                found.append(Problem("value", i, node.label, "nan" if np.any(np.isnan(v)) else "inf"))
+                break
+    for i in reversed(range(len(program.nodes))):
+        g = grads.get(vals[i])
+        if g is not None and not np.all(np.isfinite(np.asarray(g.value))):
+            v = np.asarray(g.value)
+            found.append(Problem("gradient", i, program.nodes[i].label, "nan" if np.any(np.isnan(v)) else "inf"))
+            break
+    return found
+
+
+def _rows(program: Program, vals: list, grads: dict) -> list:
+    rows = []
+    for i, node in enumerate(program.nodes):
+        t = vals[i]
+        g = grads.get(t)
+        if node.kind == "var":
+            op = "leaf"
+        elif node.kind == "const":
+            op = "const"
+        elif node.op.name == "detach":
+            op = "detach"
+        else:
+            op = node.op.torch_name([vals[j] for j in node.args], node.params)
+        rows.append(NodeRow(i, node.name, node.label, op, t.value, None if g is None else g.value,
+                            is_leaf=t.op is None, requires_grad=t.requires_grad,
+                            detached=node.kind == "op" and node.op.name == "detach", parents=list(node.args)))
+    return rows
+
+
+def _saved(program: Program, vals: list) -> dict:
+    """Values the graph keeps for backward (PyTorch's saved tensors), and their bytes."""
+    count, seen = 0, {}
+    for i, node in enumerate(program.nodes):
+        t = vals[i]
+        if node.kind != "op" or not t.requires_grad:
+            continue
+        for which in t.op.saves:
+            src = t if which == "o" else t.parents["xy".index(which)]
+            count += 1
+            seen[id(src)] = np.asarray(src.value).nbytes
+    return {"values": count, "bytes": int(sum(seen.values()))}
+
+
+def grad_job(req: GradRequest) -> GradResult:
+    program = compile_source(req.source)
+    wrt = _validate(program, req)
+    warnings = list(req.warnings)
+    for name in req.bindings:
+        if name not in program.variables:
+            warnings.append(f"'{name}' is bound but the expression does not use it; its gradient is 0")
+    dtype = DTYPES[req.dtype]
+    leaves = {n: Tensor(_cast(v, dtype), requires_grad=n in wrt, name=n) for n, v in req.bindings.items()}
+    point = {n: np.asarray(t.value) for n, t in leaves.items()}
+
+    passes, first = [], None
+    for f in range(req.repeat):
+        vals = evaluate(program, leaves, dtype)
+        y = vals[program.output]
+        if first is None:
+            first = vals
+            if wrt and not y.requires_grad:
+                warnings.append("the output does not depend on any variable being differentiated; "
+                                "every gradient is 0")
+        seed = _seed_array(req, y)
+        if req.jacobian:
+            break
+        for b in range(req.backward):
+            if req.zero_grad:
+                for leaf in leaves.values():
+                    leaf.grad = None
+            grads = autodiff.backward(y, seed, retain_graph=req.retain_graph)
+            if f == 0 and b == 0:
+                first_grads = grads
+            passes.append(Pass(len(passes) + 1, f + 1, {n: _grad_value(leaves[n]) for n in wrt},
+                               {i: grads[t].value for i, t in enumerate(vals) if t in grads}))
+    vals = first
+    y = vals[program.output]
+    seed = _seed_array(req, y)
+
+    derivatives: dict = {}
+    method, graph_nodes = "reverse", 0
+    order = max(req.order, 2 if req.hessian else 1)
+    if req.jacobian:
+        if order > 1:
+            raise AgradError("--jacobian gives first derivatives; use --order or --hessian without it", kind="usage")
+        first_grads = {}
+        for v in wrt:
+            derivatives[(v,)] = _jacobian(y, leaves[v])
+        gradients = {v: derivatives[(v,)] for v in wrt}
+    else:
+        gradients = {n: _grad_value(leaves[n]) for n in wrt}
+        for v in wrt:
+            g = first_grads.get(leaves[v])
+            derivatives[(v,)] = np.zeros(leaves[v].shape, dtype) if g is None else np.asarray(g.value)
+    if order > 1 and wrt:
+        if y.shape != () and seed is None:
+            autodiff._seed(y, None)  # raises the non-scalar output error
+        fresh = evaluate(program, leaves, dtype)[program.output]  # the passes above may have freed theirs
+        target = fresh if seed is None else _seeded(fresh, seed)
+        canon, method, graph_nodes = _higher(program, point, leaves, wrt, order, target, seed, dtype)
+        derivatives = higher.expand_symmetric(canon, wrt, {v: leaves[v].shape for v in wrt})
+
+    rtol, atol = tolerances(dtype) if np.issubdtype(dtype, np.floating) else (0.0, 0.0)
+    rtol = req.rtol if req.rtol is not None else rtol
+    atol = req.atol if req.atol is not None else atol
+    if not req.check:
+        check = Check("off", "--no-check", rtol, atol)
+    elif not wrt:
+        check = Check("skipped", "nothing to differentiate", rtol, atol)
+    else:
+        canon_keys = set(higher.canonical_keys(wrt, order))
+        check = against_sympy(program, {n: leaves[n].shape for n in program.variables}, point, vals,
+                              {k: v for k, v in derivatives.items() if k in canon_keys},
+                              seed=seed, jacobian=req.jacobian, rtol=rtol, atol=atol, timeout=req.check_timeout)
+
+    result = GradResult(
+        expression=req.source, dtype=req.dtype, output_shape=tuple(y.shape), value=y.value, wrt=wrt,
+        gradients=gradients, derivatives={",".join(k): v for k, v in derivatives.items()},
+        nodes=_rows(program, vals, first_grads if not req.jacobian else {}), passes=passes, check=check,
+        order=order, jacobian=req.jacobian, seed=seed, saved=_saved(program, vals),
+        problems=_problems(program, vals, first_grads if not req.jacobian else {}), warnings=warnings,
+        method=method, graph_nodes=graph_nodes or len(program.nodes))
+    if req.hessian:
+        result.hessian = hessian_summary(derivatives, wrt, {v: leaves[v].shape for v in wrt}, rtol, atol)
+    return result
+
+
+def _cast(v: np.ndarray, dtype) -> object:
+    a = np.asarray(v).astype(dtype)
+    return a[()] if a.ndim == 0 else a
+
+
+def _grad_value(leaf: Tensor):
+    return np.zeros(leaf.shape, leaf.value.dtype) if leaf.grad is None else np.asarray(leaf.grad.value)
+
+
+def _seeded(y: Tensor, seed) -> Tensor:
+    from .ops import OPS
+    from .tensor import apply
+
+    return apply(OPS["sum"], y * const(seed, y))
+
+
+def _jacobian(y: Tensor, x: Tensor) -> np.ndarray:
+    """One backward pass per output element (one-hot seeds), as torch.autograd.functional.jacobian."""
+    out = np.zeros(y.shape + x.shape, dtype=y.value.dtype)
+    for idx in np.ndindex(*y.shape):
+        onehot = np.zeros(y.shape, dtype=y.value.dtype)
+        onehot[idx] = 1
+        (g,) = autodiff.grad(y, [x], onehot if y.shape else None, retain_graph=True)
+        out[idx] = g.value
+    return out
+
+
+def _higher(program, point, leaves, wrt, order, target, seed, dtype):
+    if len(wrt) == 1 and leaves[wrt[0]].shape == ():
+        v = wrt[0]
+        ks = higher.taylor_derivatives(program, point, v, order, seed, dtype)
+        canon = {(v,) * k: np.asarray(d) for k, d in enumerate(ks, 1)}
+        return canon, "taylor", len(program.nodes) * (order + 1)
+    canon, n = higher.reverse_derivatives(target, leaves, wrt, order)
+    return canon, "reverse", n
+
+
+def hessian_summary(derivatives: dict, wrt: list, shapes: dict, rtol: float, atol: float) -> dict:
+    """The second-order partials as one matrix over every scalar entry of the variables."""
+    sizes = [int(np.prod(shapes[v])) for v in wrt]
+    n = sum(sizes)
+    H = np.zeros((n, n))
+    offsets = np.cumsum([0] + sizes)
+    labels = []
+    for v, size in zip(wrt, sizes):
+        labels += [v] if shapes[v] == () else [f"{v}[{', '.join(map(str, i))}]" for i in np.ndindex(*shapes[v])]
+    for a, va in enumerate(wrt):
+        for b, vb in enumerate(wrt):
+            block = np.asarray(derivatives[(va, vb)], dtype=np.float64).reshape(sizes[a], sizes[b])
+            H[offsets[a]:offsets[a + 1], offsets[b]:offsets[b + 1]] = block
+    symmetric = bool(np.allclose(H, H.T, rtol=rtol, atol=atol))
+    eig = np.linalg.eigvalsh((H + H.T) / 2) if np.all(np.isfinite(H)) else np.full(n, np.nan)
+    if np.any(np.isnan(eig)):
+        kind = "undefined"
+    elif np.all(eig > 0):
+        kind = "minimum"
+    elif np.all(eig < 0):
+        kind = "maximum"
+    elif np.any(eig > 0) and np.any(eig < 0):
+        kind = "saddle"
+    else:
+        kind = "degenerate (a zero eigenvalue: the second-order test cannot decide)"
+    return {"labels": labels, "matrix": H, "symmetric": symmetric, "eigenvalues": eig, "kind": kind}

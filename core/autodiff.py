@@ -1,0 +1,120 @@
+"""Reverse mode: topological order, the backward loop, accumulation, retain/create graph."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import AgradError
+from .ops import sum_to
+from .tensor import Tensor, const, grad_mode
+
+
+def toposort(roots) -> list[Tensor]:
+    """Nodes that require a gradient, inputs before their users. Iterative: a chain of
+    100,000 ops must not hit Python's recursion limit (micrograd's recursive sort does)."""
+    order, seen = [], set()
+    stack = [(r, False) for r in roots if r.requires_grad]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node.parents:
+            if p.requires_grad and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def unbroadcast(g: Tensor, shape) -> Tensor:
+    """The one place where broadcasting is undone: sum the gradient down to the input's shape."""
+    return g if g.shape == shape else sum_to(g, shape=shape)
+
+
+def _seed(root: Tensor, seed) -> Tensor:
+    if seed is None:
+        if root.shape != ():
+            raise AgradError(
+                f"a gradient can be created implicitly only for a scalar output, and the output "
+                f"has shape {_shape_text(root.shape)}: wrap it in sum(...), or give a seed with "
+                f"--grad-output (for example --grad-output ones)", kind="nonscalar")
+        return const(1.0, root)
+    seed = seed if isinstance(seed, Tensor) else const(seed, root)
+    try:
+        value = np.broadcast_to(seed.value, root.shape)
+    except ValueError:
+        raise AgradError(f"the seed (--grad-output) has shape {_shape_text(seed.shape)}, which does not "
+                         f"broadcast to the output's shape {_shape_text(root.shape)}", kind="seed") from None
+    return seed if seed.shape == root.shape else Tensor(value.astype(root.dtype), seed.requires_grad)
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool) -> dict:
+    """One backward pass from `roots`. Returns {node: gradient} for every node reached.
+
+    With create_graph the rules run in grad mode, so the returned gradients are themselves
+    differentiable graph nodes. Without retain_graph, nodes that saved values for backward
+    are marked freed, and a second pass through them fails as in PyTorch.
+    """
+    grads: dict[Tensor, Tensor] = {}
+    for r, s in zip(roots, seeds):
+        if r.requires_grad:
+            s = _seed(r, s)
+            grads[r] = grads[r] + s if r in grads else s
+    order = toposort(roots)
+    with grad_mode(create_graph):
+        for node in reversed(order):
+            op = node.op
+            if op is None:
+                continue
+            g = grads.get(node)
+            if g is None:
+                continue
+            if node.freed and op.saves:
+                raise AgradError(
+                    "trying to backward through the graph a second time: the first backward pass "
+                    "freed the values this graph saved for it (PyTorch: retain_graph=False). Pass "
+                    "--retain-graph to keep them for further passes", kind="backward")
+            params = node.params
+            for i, p in enumerate(node.parents):
+                if not p.requires_grad:
+                    continue
+                rule = op.vjp[i]
+                if rule is None:
+                    raise AgradError(f"no derivative rule for '{op.name}' with respect to argument {i + 1}",
+                                     kind="internal")
+                gi = rule(g, node, *node.parents, **params)
+                if gi.shape != p.shape:
+                    gi = unbroadcast(gi, p.shape)
+                prev = grads.get(p)
+                grads[p] = gi if prev is None else prev + gi
+            if not retain_graph:
+                node.freed = True
+    return grads
+
+
+def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, create_graph: bool = False) -> dict:
+    """Tensor.backward(): accumulate into the .grad of every leaf that requires a gradient.
+    retain_graph defaults to create_graph, as in PyTorch. Returns every node's gradient."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = run_backward([root], [seed], retain_graph=retain_graph, create_graph=create_graph)
+    with grad_mode(create_graph):
+        for node, g in grads.items():
+            if node.op is None:
+                node.grad = g if node.grad is None else node.grad + g
+    return grads
+
+
+def grad(output: Tensor, inputs, seed=None, *, create_graph: bool = False, retain_graph: bool | None = None):
+    """torch.autograd.grad with allow_unused and materialized zeros: one gradient per input,
+    nothing accumulated into .grad."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = run_backward([output], [seed], retain_graph=retain_graph, create_graph=create_graph)
+    return [grads.get(x) if x in grads else const(np.zeros(x.shape), x) for x in inputs]

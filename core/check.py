@@ -1,0 +1,148 @@
+"""AD against SymPy (and finite differences): per-derivative verdicts.
+
+SymPy is imported only when a check runs, its work is bounded by a size limit and a time
+budget, and a check that cannot run says why ("skipped: ...") instead of hanging.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from .results import Check, CheckItem
+
+MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
+MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
+
+
+def tolerances(dtype) -> tuple[float, float]:
+    """(rtol, atol) scaled to the dtype's machine epsilon: float64 4e-10 / 2e-12,
+    float32 7e-5 / 6e-6, float16 1.6e-2 / 5.5e-3."""
+    eps = float(np.finfo(dtype).eps)
+    return eps ** 0.6, eps ** 0.75
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """SIGALRM interrupts SymPy's pure-Python work; off the main thread there is no limit."""
+    usable = seconds and seconds > 0 and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def fire(signum, frame):
+        raise _Timeout()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def close(a, b, rtol, atol) -> np.ndarray:
+    """numpy.isclose, where equal infinities and two NaNs also agree (both sides undefined)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True) | (a == b)
+
+
+def kink_nodes(program, values) -> list[int]:
+    """Nodes whose forward values sit exactly on a kink: abs/relu at 0, a tie in maximum,
+    minimum, max or min. Derivatives there follow PyTorch's subgradient conventions."""
+    hits = []
+    for i, node in enumerate(program.nodes):
+        if node.kind != "op" or not node.op.kink or node.op.name == "pow":
+            continue
+        args = [np.asarray(values[j].value) for j in node.args]
+        name = node.op.name
+        if name in ("abs", "relu"):
+            hit = np.any(args[0] == 0)
+        elif name in ("maximum", "minimum"):
+            hit = np.any(args[0] == args[1])
+        else:
+            out = np.asarray(values[i].value)
+            axis = node.params.get("axis")
+            ref = out if axis is None else np.expand_dims(out, axis)
+            hit = np.any(np.sum(args[0] == ref, axis=axis) > 1)
+        if hit:
+            hits.append(i)
+    return hits
+
+
+def key_text(key) -> str:
+    return ",".join(key)
+
+
+def against_sympy(program, shapes: dict, point: dict, values: list, derivatives: dict, *,
+                  seed=None, jacobian=False, rtol: float, atol: float, timeout: float) -> Check:
+    """Compare every derivative in `derivatives` ({(var, ...): array}) with SymPy's, evaluated
+    at `point` with 30 significant digits."""
+    t0 = time.perf_counter()
+    entries = sum(np.size(v) for v in derivatives.values())
+    if len(program.nodes) > MAX_CHECK_NODES:
+        return Check("skipped", f"the expression has {len(program.nodes):,} nodes; SymPy is asked for at most "
+                                f"{MAX_CHECK_NODES:,}", rtol, atol)
+    if entries > MAX_CHECK_ENTRIES:
+        return Check("skipped", f"{entries:,} derivative entries; SymPy is asked for at most {MAX_CHECK_ENTRIES:,}",
+                     rtol, atol)
+    from . import symbolic as S  # outside the time budget: importing SymPy is not its work
+
+    try:
+        with _time_limit(timeout):
+            sym = S.build(program, shapes, values)
+            base = sym[program.output]
+            if seed is not None and not jacobian:
+                seeds = np.vectorize(S.exact, otypes=[object])(np.broadcast_to(seed, base.shape))
+                base = np.asarray(np.sum(base * seeds), dtype=object)
+            syms = S.symbols_of(program, shapes)
+            cache = {(): base}
+            for key in derivatives:
+                for k in range(1, len(key) + 1):
+                    if key[:k] not in cache:
+                        cache[key[:k]] = S.jacobian(cache[key[: k - 1]], syms[key[k - 1]])
+            keys = list(derivatives)
+            all_syms = S.flat(syms[n] for n in program.variables)
+            run = S.evaluator(all_syms, S.flat(cache[k] for k in keys))
+            flat_vals = run(S.flat(np.asarray(point[n], dtype=np.float64) for n in program.variables))
+    except _Timeout:
+        return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (--check-timeout)",
+                     rtol, atol, seconds=time.perf_counter() - t0)
+    except RecursionError:
+        return Check("skipped", "the expression is too deeply nested for SymPy", rtol, atol,
+                     seconds=time.perf_counter() - t0)
+
+    kinks = kink_nodes(program, values)
+    items, pos = [], 0
+    for key in keys:
+        ad = np.asarray(derivatives[key], dtype=np.float64)
+        n = ad.size
+        sv = np.asarray(flat_vals[pos:pos + n], dtype=np.float64).reshape(ad.shape)
+        pos += n
+        formulas = np.vectorize(str, otypes=[object])(cache[key])
+        formula = formulas[()] if formulas.shape == () else formulas.tolist()
+        good = close(ad, sv, rtol, atol)
+        with np.errstate(invalid="ignore"):
+            diff = np.where(good, 0.0, np.abs(ad - sv))
+        err = float(np.nanmax(diff)) if diff.size else 0.0
+        if good.all():
+            verdict, note = "ok", ""
+        elif kinks:
+            verdict = "kink"
+            note = (f"non-differentiable point at {program.nodes[kinks[0]].label}: agrad follows PyTorch's "
+                    f"subgradient, SymPy's value differs")
+        else:
+            verdict, note = "mismatch", "AD and SymPy disagree"
+        items.append(CheckItem(key_text(key), ad, sv, formula, error=err if math.isfinite(err) else float("inf"),
+                               verdict=verdict, note=note))
+    status = "failed" if any(i.verdict == "mismatch" for i in items) else "ok"
+    return Check(status, "", rtol, atol, items, seconds=time.perf_counter() - t0)

@@ -1,0 +1,277 @@
+"""Taylor-mode rules: propagate truncated power series through each primitive (JAX's `jet`).
+
+A series is an array c of shape (K+1, *value_shape) with c[k] = y^(k)(t0) / k!, so the n-th
+derivative along the seed direction is n! * c[n]. Every rule costs O(K^2) numpy operations,
+where nesting reverse mode K times grows the graph geometrically: that is why --order uses
+these rules for a single scalar variable. The recurrences are the classic ones (Griewank &
+Walther, "Evaluating Derivatives", ch. 13): each nonlinear function satisfies a first-order
+ODE y' = w(y, x) x', and y_k = (1/k) * sum_{j=1..k} j x_j w_{k-j}.
+
+Every rule has the signature (op, K, *series, **params) -> series.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _align(*cs):
+    """Give every series the same number of dimensions, so value shapes broadcast as usual."""
+    nd = max(c.ndim for c in cs)
+    return [c.reshape(c.shape[:1] + (1,) * (nd - c.ndim) + c.shape[1:]) for c in cs]
+
+
+def _empty(K, *cs):
+    shape = np.broadcast_shapes(*(c.shape[1:] for c in cs))
+    return np.zeros((K + 1,) + shape, dtype=np.result_type(*cs))
+
+
+def _conv(a, b, k):
+    """Coefficient k of the product of two series."""
+    return np.sum(a[: k + 1] * b[k::-1], axis=0)
+
+
+def _integrate(K, x, y0, w_of):
+    """Solve y' = w x' term by term; w_of(y, m) gives w's coefficient m from y[0..m]."""
+    y = _empty(K, x, np.asarray(y0)[None])
+    y[0] = y0
+    ws = []
+    for k in range(1, K + 1):
+        ws.append(w_of(y, k - 1))
+        j = np.arange(1, k + 1).reshape((k,) + (1,) * (x.ndim - 1))
+        y[k] = np.sum(j * x[1 : k + 1] * np.stack(ws[::-1]), axis=0) / k
+    return y
+
+
+def add(op, K, a, b):
+    a, b = _align(a, b)
+    return a + b
+
+
+def sub(op, K, a, b):
+    a, b = _align(a, b)
+    return a - b
+
+
+def neg(op, K, a):
+    return -a
+
+
+def mul(op, K, a, b):
+    a, b = _align(a, b)
+    out = _empty(K, a, b)
+    for k in range(K + 1):
+        out[k] = _conv(a, b, k)
+    return out
+
+
+def div(op, K, a, b):
+    a, b = _align(a, b)
+    q = _empty(K, a, b)
+    for k in range(K + 1):
+        q[k] = (a[k] - _conv(b[1:], q[k - 1 :: -1], k - 1) if k else a[0]) / b[0]
+    return q
+
+
+def exp(op, K, x):
+    y0 = np.exp(x[0])
+    return _integrate(K, x, y0, lambda y, m: y[m])
+
+
+def log(op, K, x):
+    return _log(K, x, 1.0)
+
+
+def _log(K, x, scale):
+    # y' = x' / x  ->  y_k = (x_k - (1/k) sum_{j=1..k-1} j y_j x_{k-j}) / x_0
+    y = _empty(K, x)
+    y[0] = np.log(x[0])
+    for k in range(1, K + 1):
+        acc = sum(j * y[j] * x[k - j] for j in range(1, k)) if k > 1 else 0
+        y[k] = (x[k] - acc / k) / x[0]
+    y[1:] /= scale
+    if scale != 1.0:
+        y[0] /= scale
+    return y
+
+
+def log2(op, K, x):
+    return _log(K, x, math.log(2.0))
+
+
+def log10(op, K, x):
+    return _log(K, x, math.log(10.0))
+
+
+def sqrt(op, K, x):
+    y = _empty(K, x)
+    y[0] = np.sqrt(x[0])
+    for k in range(1, K + 1):
+        acc = sum(y[j] * y[k - j] for j in range(1, k)) if k > 1 else 0
+        y[k] = (x[k] - acc) / (2 * y[0])
+    return y
+
+
+def _sincos(K, x, hyperbolic):
+    s, c = _empty(K, x), _empty(K, x)
+    s[0], c[0] = (np.sinh(x[0]), np.cosh(x[0])) if hyperbolic else (np.sin(x[0]), np.cos(x[0]))
+    sign = 1 if hyperbolic else -1
+    for k in range(1, K + 1):
+        j = np.arange(1, k + 1).reshape((k,) + (1,) * (x.ndim - 1))
+        jx = j * x[1 : k + 1]
+        s[k] = np.sum(jx * c[k - 1 :: -1], axis=0) / k
+        c[k] = sign * np.sum(jx * s[k - 1 :: -1], axis=0) / k
+    return s, c
+
+
+def sin(op, K, x):
+    return _sincos(K, x, False)[0]
+
+
+def cos(op, K, x):
+    return _sincos(K, x, False)[1]
+
+
+def sinh(op, K, x):
+    return _sincos(K, x, True)[0]
+
+
+def cosh(op, K, x):
+    return _sincos(K, x, True)[1]
+
+
+def tan(op, K, x):  # y' = (1 + y^2) x'
+    return _integrate(K, x, np.tan(x[0]), lambda y, m: _conv(y, y, m) + (m == 0))
+
+
+def tanh(op, K, x):  # y' = (1 - y^2) x'
+    return _integrate(K, x, np.tanh(x[0]), lambda y, m: (m == 0) - _conv(y, y, m))
+
+
+def sigmoid(op, K, x):  # y' = (y - y^2) x'
+    return _integrate(K, x, op.fwd(x[0]), lambda y, m: y[m] - _conv(y, y, m))
+
+
+def _integrate_with(K, x, y0, q):
+    """y' = q x' for a known series q."""
+    return _integrate(K, x, y0, lambda y, m: q[m])
+
+
+def _one_plus_sq(K, x, sign):
+    sq = mul(None, K, x, x)
+    sq[0] = 1 + sign * sq[0]
+    sq[1:] *= sign
+    return sq
+
+
+def atan(op, K, x):
+    one = np.zeros_like(x)
+    one[0] = 1
+    return _integrate_with(K, x, np.arctan(x[0]), div(None, K, one, _one_plus_sq(K, x, 1)))
+
+
+def _asin_rate(K, x):
+    one = np.zeros_like(x)
+    one[0] = 1
+    return div(None, K, one, sqrt(None, K, _one_plus_sq(K, x, -1)))
+
+
+def asin(op, K, x):
+    return _integrate_with(K, x, np.arcsin(x[0]), _asin_rate(K, x))
+
+
+def acos(op, K, x):
+    return _integrate_with(K, x, np.arccos(x[0]), -_asin_rate(K, x))
+
+
+def softplus(op, K, x):
+    from .ops import OPS  # the sigmoid row's forward is the numerically careful one
+
+    return _integrate_with(K, x, op.fwd(x[0]), sigmoid(OPS["sigmoid"], K, x))
+
+
+def abs_(op, K, x):
+    return np.sign(x[0]) * x
+
+
+def relu(op, K, x):
+    return (x[0] > 0) * x
+
+
+def maximum(op, K, a, b):
+    a, b = _align(a, b)
+    m = (a[0] > b[0]) + 0.5 * (a[0] == b[0])
+    return m * a + (1 - m) * b
+
+
+def minimum(op, K, a, b):
+    a, b = _align(a, b)
+    m = (a[0] < b[0]) + 0.5 * (a[0] == b[0])
+    return m * a + (1 - m) * b
+
+
+def pow_(op, K, a, b):
+    a, b = _align(a, b)
+    if np.any(b[1:] != 0):  # a variable exponent: a**b = exp(b log a)
+        return exp(None, K, mul(None, K, b, log(None, K, a)))
+    r = b[0]
+    if np.all(r == np.round(r)) and np.all(r >= 0) and np.all(r <= 64):
+        return _int_pow(K, a, r.astype(int))
+    y = _empty(K, a, b)
+    y[0] = np.power(a[0], r)
+    for k in range(1, K + 1):
+        acc = sum((r * j - (k - j)) * a[j] * y[k - j] for j in range(1, k + 1))
+        y[k] = acc / (k * a[0])
+    return y
+
+
+def _int_pow(K, a, r):
+    """Exact for a base series through 0 (x**2 at x = 0), where the ratio recurrence divides by 0."""
+    shape = np.broadcast_shapes(a.shape[1:], np.shape(r))
+    out = np.zeros((K + 1,) + shape, dtype=a.dtype)
+    out[0] = 1
+    base = np.broadcast_to(a, (K + 1,) + shape).copy()
+    r = np.broadcast_to(r, shape).copy()
+    while np.any(r > 0):
+        odd = (r % 2 == 1)
+        out = np.where(odd, mul(None, K, out, base), out)
+        r //= 2
+        if np.any(r > 0):
+            base = mul(None, K, base, base)
+    return out
+
+
+def matmul(op, K, a, b):
+    return np.stack([sum(op.fwd(a[i], b[k - i]) for i in range(k + 1)) for k in range(K + 1)])
+
+
+def linear(op, K, *cs, **params):
+    return np.stack([np.asarray(op.fwd(*(c[k] for c in cs), **params)) for k in range(K + 1)])
+
+
+reduce = linear  # sum and mean are linear: apply them to each coefficient
+
+
+def extreme(op, K, x, axis=None):
+    hit = x[0] == np.asarray(op.fwd(x[0], axis=axis)).reshape(
+        x[0].shape if axis is None and x[0].ndim == 0 else _keep(x[0].shape, axis))
+    w = hit / hit.sum(axis=axis, keepdims=True)
+    return np.stack([np.sum(w * x[k], axis=axis) for k in range(K + 1)])
+
+
+def _keep(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i == axis % len(shape) else n for i, n in enumerate(shape))
+
+
+def where(op, K, a, b, cond):
+    a, b = _align(a, b)
+    return np.where(cond, a, b)
+
+
+def detach(op, K, x):
+    out = np.zeros_like(x)
+    out[0] = x[0]
+    return out

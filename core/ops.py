@@ -1,0 +1,312 @@
+"""THE op table: one row per primitive.
+
+A row says how the primitive is written in the expression language, how it computes (numpy),
+how it differentiates (one vector-Jacobian rule per input), how SymPy writes it, how it
+propagates Taylor series (jet), what PyTorch calls its grad_fn, and what it saves for backward.
+
+Derivative rules are written with agrad's own ops, never numpy on raw arrays, so a backward
+pass run with create_graph builds more graph and higher derivatives come free. Masks at kinks
+(sign, ties) are piecewise constant, so they enter as constants: their own derivative is 0.
+A rule gets (g, out, *inputs, **params) and returns the gradient for its input; shapes are
+reduced to the input's shape by the backward loop (autodiff.unbroadcast), never here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import jet as J
+from .tensor import Tensor, apply, const
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    name: str
+    fwd: Callable
+    vjp: tuple | None  # one rule per tensor input; None: the op stops gradients (detach)
+    sym: Callable | None  # (sympy, *args, **params); elementwise rows get scalars, others object arrays
+    jet: Callable | None  # (order, *coefficient arrays, value=..., **params) -> coefficient array
+    torch: str | Callable  # grad_fn name, or (inputs, params) -> name
+    saves: str = ""  # what backward needs: x/y inputs, o output; "" saves nothing
+    elementwise: bool = False
+    lang: tuple = ()  # function names in the expression language
+    symbol: str | None = None  # binary/unary operator symbol in the language
+    params: tuple = ()  # trailing integer-constant arguments, e.g. axis
+    nargs: int = 1
+    kink: str = ""  # the subgradient convention at a non-differentiable point
+
+    def torch_name(self, inputs, params=None) -> str:
+        return self.torch(inputs, params or {}) if callable(self.torch) else self.torch
+
+    def __repr__(self):
+        return f"Op({self.name})"
+
+
+def _s(a):
+    """numpy 0-d arrays as numpy scalars: faster arithmetic, same meaning."""
+    return a[()] if type(a) is np.ndarray and a.ndim == 0 else a
+
+
+def _mask(cond, like: Tensor) -> Tensor:
+    return const(cond, like)
+
+
+def _keepdims_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i == axis % len(shape) else n for i, n in enumerate(shape))
+
+
+def _expand(g: Tensor, shape, axis) -> Tensor:
+    """A reduction's gradient, spread back over the reduced axis."""
+    return broadcast_to(reshape(g, shape=_keepdims_shape(shape, axis)), shape=shape)
+
+
+def _sum_to_np(x, shape):
+    if np.shape(x) == shape:
+        return x
+    lead = np.ndim(x) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and np.shape(x)[i + lead] != 1)
+    return _s(np.sum(x, axis=axes).reshape(shape))
+
+
+def _sigmoid_np(x):
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    return _s(np.where(np.asarray(x) >= 0, r, e * r))
+
+
+def _extreme_np(pick):
+    return lambda x, axis=None: _s(pick(x, axis=axis))
+
+
+def _extreme_vjp(g, out, x, axis=None):
+    # ties share the gradient evenly, as torch.amax / Tensor.max() do
+    hit = x.value == np.reshape(out.value, _keepdims_shape(x.shape, axis))
+    return _expand(g, x.shape, axis) * _mask(hit / hit.sum(axis=axis, keepdims=True), g)
+
+
+def _extreme_sym(which):
+    def build(sp, x, axis=None):
+        f = getattr(sp, which)
+        if axis is None:
+            return np.asarray(f(*x.flat), dtype=object)
+        moved = np.moveaxis(x, axis, -1)
+        out = np.empty(moved.shape[:-1], dtype=object)
+        for idx in np.ndindex(out.shape):
+            out[idx] = f(*moved[idx])
+        return out
+    return build
+
+
+def _tie_mask(a, b, first: bool):
+    """1 where this input wins, 0.5 on a tie (PyTorch splits maximum/minimum ties), 0 elsewhere."""
+    win = (a > b) if first else (a < b)
+    return win + 0.5 * (a == b)
+
+
+def _pow_base(g, out, a, b):
+    d = g * b * a ** (b - 1)
+    zero = np.asarray(b.value == 0)
+    # d/da a**0 is 0 even at a = 0 (0 * inf would be nan); PyTorch masks the same way
+    return where(d, const(0, d), cond=~zero) if zero.any() else d
+
+
+def _pow_exponent(g, out, a, b):
+    nonzero = np.asarray(a.value != 0)
+    safe = a if nonzero.all() else where(a, const(1, a), cond=nonzero)
+    return g * out * log(safe)
+
+
+def _outer(u, v):
+    return reshape(u, shape=(u.shape[0], 1)) * reshape(v, shape=(1, v.shape[0]))
+
+
+def _matmul_a(g, out, a, b):
+    if a.value.ndim == 1 and b.value.ndim == 1:
+        return g * b
+    if b.value.ndim == 1:
+        return _outer(g, b)
+    if a.value.ndim == 1:
+        return matmul(b, g)
+    return matmul(g, transpose(b))
+
+
+def _matmul_b(g, out, a, b):
+    if a.value.ndim == 1 and b.value.ndim == 1:
+        return g * a
+    if a.value.ndim == 1:
+        return _outer(a, g)
+    return matmul(transpose(a), g)
+
+
+def _matmul_np(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError("@ needs arrays of at least one dimension; use * for scalars")
+    if np.ndim(a) > 2 or np.ndim(b) > 2:
+        raise ValueError("@ supports vectors and matrices (at most 2 dimensions)")
+    return _s(np.matmul(a, b))
+
+
+def _matmul_name(inputs, params):
+    nd = tuple(np.ndim(t.value) for t in inputs)
+    return {(1, 1): "DotBackward0", (2, 1): "MvBackward0"}.get(nd, "MmBackward0")
+
+
+def _index_name(inputs, params):
+    return "SelectBackward0" if all(isinstance(k, int) for k in params["key"]) else "SliceBackward0"
+
+
+def _index_put_np(g, key, shape):
+    z = np.zeros(shape, dtype=np.result_type(g))
+    z[key] = g
+    return _s(z)
+
+
+def _reduce_name(base):
+    return lambda inputs, params: f"{base}Backward{0 if params.get('axis') is None else 1}"
+
+
+def _mean_np(x, axis=None):
+    return _s(np.mean(x, axis=axis))
+
+
+def _mean_vjp(g, out, x, axis=None):
+    n = x.value.size if axis is None else x.shape[axis]
+    return _expand(g, x.shape, axis) / n
+
+
+def _mean_sym(sp, x, axis=None):
+    n = x.size if axis is None else x.shape[axis]
+    return np.asarray(np.sum(x, axis=axis) * sp.Rational(1, n), dtype=object)
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+# fmt: off
+_ROWS = [
+    # ---- arithmetic ------------------------------------------------------------------------
+    Op("add", np.add, (lambda g, o, a, b: g, lambda g, o, a, b: g),
+       lambda sp, a, b: a + b, J.add, "AddBackward0", "", True, symbol="+", nargs=2),
+    Op("sub", np.subtract, (lambda g, o, a, b: g, lambda g, o, a, b: -g),
+       lambda sp, a, b: a - b, J.sub, "SubBackward0", "", True, symbol="-", nargs=2),
+    Op("mul", np.multiply, (lambda g, o, a, b: g * b, lambda g, o, a, b: g * a),
+       lambda sp, a, b: a * b, J.mul, "MulBackward0", "xy", True, symbol="*", nargs=2),
+    Op("div", np.divide, (lambda g, o, a, b: g / b, lambda g, o, a, b: -(g * o) / b),
+       lambda sp, a, b: a / b, J.div, "DivBackward0", "yo", True, symbol="/", nargs=2),
+    Op("neg", np.negative, (lambda g, o, x: -g,),
+       lambda sp, x: -x, J.neg, "NegBackward0", "", True, symbol="neg"),
+    Op("pow", np.power, (_pow_base, _pow_exponent),
+       lambda sp, a, b: a ** b, J.pow_,
+       lambda ins, p: "PowBackward1" if ins[1].requires_grad else "PowBackward0",
+       "xyo", True, lang=("pow",), symbol="**", nargs=2,
+       kink="d/da a**b at a = 0 with b = 0 is 0; d/db is 0 where a = 0"),
+    Op("matmul", _matmul_np, (_matmul_a, _matmul_b),
+       lambda sp, a, b: np.asarray(np.matmul(a, b), dtype=object), J.matmul, _matmul_name,
+       "xy", lang=("dot",), symbol="@", nargs=2),
+    # ---- elementwise functions ---------------------------------------------------------------
+    Op("exp", np.exp, (lambda g, o, x: g * o,), lambda sp, x: sp.exp(x), J.exp, "ExpBackward0", "o", True, ("exp",)),
+    Op("log", np.log, (lambda g, o, x: g / x,), lambda sp, x: sp.log(x), J.log, "LogBackward0", "x", True, ("log",)),
+    Op("log2", np.log2, (lambda g, o, x: g / (x * _LN2),), lambda sp, x: sp.log(x, 2), J.log2,
+       "Log2Backward0", "x", True, ("log2",)),
+    Op("log10", np.log10, (lambda g, o, x: g / (x * _LN10),), lambda sp, x: sp.log(x, 10), J.log10,
+       "Log10Backward0", "x", True, ("log10",)),
+    Op("sqrt", np.sqrt, (lambda g, o, x: g / (2 * o),), lambda sp, x: sp.sqrt(x), J.sqrt, "SqrtBackward0", "o", True, ("sqrt",)),
+    Op("sin", np.sin, (lambda g, o, x: g * cos(x),), lambda sp, x: sp.sin(x), J.sin, "SinBackward0", "x", True, ("sin",)),
+    Op("cos", np.cos, (lambda g, o, x: -(g * sin(x)),), lambda sp, x: sp.cos(x), J.cos, "CosBackward0", "x", True, ("cos",)),
+    Op("tan", np.tan, (lambda g, o, x: g * (1 + o * o),), lambda sp, x: sp.tan(x), J.tan, "TanBackward0", "o", True, ("tan",)),
+    Op("asin", np.arcsin, (lambda g, o, x: g / sqrt(1 - x * x),), lambda sp, x: sp.asin(x), J.asin,
+       "AsinBackward0", "x", True, ("asin",)),
+    Op("acos", np.arccos, (lambda g, o, x: -(g / sqrt(1 - x * x)),), lambda sp, x: sp.acos(x), J.acos,
+       "AcosBackward0", "x", True, ("acos",)),
+    Op("atan", np.arctan, (lambda g, o, x: g / (1 + x * x),), lambda sp, x: sp.atan(x), J.atan,
+       "AtanBackward0", "x", True, ("atan",)),
+    Op("sinh", np.sinh, (lambda g, o, x: g * cosh(x),), lambda sp, x: sp.sinh(x), J.sinh, "SinhBackward0", "x", True, ("sinh",)),
+    Op("cosh", np.cosh, (lambda g, o, x: g * sinh(x),), lambda sp, x: sp.cosh(x), J.cosh, "CoshBackward0", "x", True, ("cosh",)),
+    Op("tanh", np.tanh, (lambda g, o, x: g * (1 - o * o),), lambda sp, x: sp.tanh(x), J.tanh, "TanhBackward0", "o", True, ("tanh",)),
+    Op("sigmoid", _sigmoid_np, (lambda g, o, x: g * (o * (1 - o)),), lambda sp, x: 1 / (1 + sp.exp(-x)), J.sigmoid,
+       "SigmoidBackward0", "o", True, ("sigmoid",)),
+    Op("softplus", lambda x: np.logaddexp(0, x), (lambda g, o, x: g * sigmoid(x),), lambda sp, x: sp.log(1 + sp.exp(x)),
+       J.softplus, "SoftplusBackward0", "x", True, ("softplus",)),
+    Op("abs", np.abs, (lambda g, o, x: g * _mask(np.sign(x.value), g),), lambda sp, x: sp.Abs(x), J.abs_,
+       "AbsBackward0", "x", True, ("abs",), kink="abs'(0) = 0"),
+    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(x.value > 0, g),),
+       lambda sp, x: sp.Max(x, 0), J.relu, "ReluBackward0", "o", True, ("relu",), kink="relu'(0) = 0"),
+    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(_tie_mask(a.value, b.value, True), g),
+                               lambda g, o, a, b: g * _mask(_tie_mask(b.value, a.value, True), g)),
+       lambda sp, a, b: sp.Max(a, b), J.maximum, "MaximumBackward0", "xy", True, ("maximum",), nargs=2,
+       kink="a tie splits the gradient 0.5 / 0.5"),
+    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(_tie_mask(a.value, b.value, False), g),
+                               lambda g, o, a, b: g * _mask(_tie_mask(b.value, a.value, False), g)),
+       lambda sp, a, b: sp.Min(a, b), J.minimum, "MinimumBackward0", "xy", True, ("minimum",), nargs=2,
+       kink="a tie splits the gradient 0.5 / 0.5"),
+    # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
+    Op("sum", lambda x, axis=None: _s(np.sum(x, axis=axis)), (lambda g, o, x, axis=None: _expand(g, x.shape, axis),),
+       lambda sp, x, axis=None: np.asarray(np.sum(x, axis=axis), dtype=object), J.reduce, _reduce_name("Sum"),
+       "", lang=("sum",), params=("axis",)),
+    Op("mean", _mean_np, (_mean_vjp,), _mean_sym, J.reduce, _reduce_name("Mean"), "", lang=("mean",), params=("axis",)),
+    Op("max", _extreme_np(np.max), (_extreme_vjp,), _extreme_sym("Max"), J.extreme, _reduce_name("Max"), "xo",
+       lang=("max",), params=("axis",), kink="ties share the gradient evenly"),
+    Op("min", _extreme_np(np.min), (_extreme_vjp,), _extreme_sym("Min"), J.extreme, _reduce_name("Min"), "xo",
+       lang=("min",), params=("axis",), kink="ties share the gradient evenly"),
+    # ---- structure: indexing, shapes (the last five serve derivative rules) -------------------------
+    Op("index", lambda x, key: x[key], (lambda g, o, x, key: index_put(g, key=key, shape=x.shape),),
+       lambda sp, x, key: np.asarray(x[key], dtype=object), J.linear, _index_name, "", symbol="[]"),
+    Op("index_put", _index_put_np, (lambda g, o, x, key, shape: index(g, key=key),),
+       None, J.linear, "IndexPutBackward0"),
+    Op("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), (lambda g, o, x, shape: sum_to(g, shape=x.shape),),
+       None, J.linear, "ExpandBackward0"),
+    Op("sum_to", _sum_to_np, (lambda g, o, x, shape: broadcast_to(g, shape=x.shape),), None, J.linear, "SumBackward1"),
+    Op("reshape", lambda x, shape: _s(np.reshape(x, shape)), (lambda g, o, x, shape: reshape(g, shape=x.shape),),
+       None, J.linear, "ViewBackward0"),
+    Op("transpose", np.transpose, (lambda g, o, x: transpose(g),), None, J.linear, "TBackward0"),
+    Op("where", lambda a, b, cond: _s(np.where(cond, a, b)),
+       (lambda g, o, a, b, cond: where(g, const(0, g), cond=cond), lambda g, o, a, b, cond: where(const(0, g), g, cond=cond)),
+       None, J.where, "WhereBackward0", elementwise=True, nargs=2),
+    # ---- stopping gradients --------------------------------------------------------------------
+    Op("detach", lambda x: x, None, lambda sp, x: x, J.detach, "detach", lang=("detach", "no_grad")),
+]
+# fmt: on
+
+OPS: dict[str, Op] = {row.name: row for row in _ROWS}
+FUNCTIONS: dict[str, Op] = {name: row for row in _ROWS for name in row.lang}
+SYMBOLS: dict[str, Op] = {row.symbol: row for row in _ROWS if row.symbol}
+
+
+def _caller(name):
+    op = OPS[name]
+    return lambda *args, **params: apply(op, *args, **params)
+
+
+(add, sub, mul, div, neg, pow_, matmul, sin, cos, sqrt, log, sinh, cosh, sigmoid,
+ index, index_put, broadcast_to, sum_to, reshape, transpose, where) = (
+    _caller(n) for n in ("add", "sub", "mul", "div", "neg", "pow", "matmul", "sin", "cos", "sqrt", "log", "sinh",
+                         "cosh", "sigmoid", "index", "index_put", "broadcast_to", "sum_to", "reshape",
+                         "transpose", "where"))
+
+
+def _lift(x, like: Tensor) -> Tensor:
+    return x if isinstance(x, Tensor) else const(x, like)
+
+
+# Operators on Tensor, so derivative rules read like the mathematics they implement.
+Tensor.__add__ = lambda a, b: add(a, _lift(b, a))
+Tensor.__radd__ = lambda a, b: add(_lift(b, a), a)
+Tensor.__sub__ = lambda a, b: sub(a, _lift(b, a))
+Tensor.__rsub__ = lambda a, b: sub(_lift(b, a), a)
+Tensor.__mul__ = lambda a, b: mul(a, _lift(b, a))
+Tensor.__rmul__ = lambda a, b: mul(_lift(b, a), a)
+Tensor.__truediv__ = lambda a, b: div(a, _lift(b, a))
+Tensor.__rtruediv__ = lambda a, b: div(_lift(b, a), a)
+Tensor.__pow__ = lambda a, b: pow_(a, _lift(b, a))
+Tensor.__rpow__ = lambda a, b: pow_(_lift(b, a), a)
+Tensor.__matmul__ = lambda a, b: matmul(a, _lift(b, a))
+Tensor.__neg__ = lambda a: neg(a)
+
+
+def kinks() -> list[tuple[str, str]]:
+    """The documented subgradient conventions, one per op that has a kink."""
+    return [(row.name, row.kink) for row in _ROWS if row.kink]

@@ -1,0 +1,333 @@
+"""Text -> syntax tree, with a hand-written tokenizer and precedence-climbing parser.
+
+Why not Python's `ast`: CPython 3.11 raises RecursionError building the tree of a flat sum of
+100,000 terms, and Python's `^` binds looser than `+` (people who type `x^2 + 1` mean a power).
+Our own parser loops over same-precedence chains, recurses only into real nesting (bounded by
+MAX_DEPTH), and records the character span of every node for error carets. Nothing is ever
+evaluated here: the result is plain data.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import AgradError
+
+MAX_SOURCE = 2_000_000  # characters; a 25,000-statement program is about 550,000
+MAX_DEPTH = 200  # nesting of parentheses, calls, brackets, unary signs and power chains
+
+
+@dataclass(slots=True)
+class Num:
+    value: float
+    text: str
+    span: tuple
+
+
+@dataclass(slots=True)
+class Name:
+    id: str
+    span: tuple
+
+
+@dataclass(slots=True)
+class Unary:
+    op: str  # "-" or "+"
+    operand: object
+    span: tuple
+
+
+@dataclass(slots=True)
+class Bin:
+    op: str  # + - * / ** @
+    left: object
+    right: object
+    span: tuple
+
+
+@dataclass(slots=True)
+class Call:
+    func: str
+    args: list
+    span: tuple
+    func_span: tuple
+
+
+@dataclass(slots=True)
+class Index:
+    value: object
+    key: tuple  # ints and slices, numpy basic indexing
+    span: tuple
+
+
+@dataclass(slots=True)
+class ListLit:
+    items: list
+    span: tuple
+
+
+@dataclass(slots=True)
+class Statement:
+    target: str | None
+    target_span: tuple | None
+    expr: object
+
+
+@dataclass(slots=True)
+class Parsed:
+    source: str
+    statements: list = field(default_factory=list)
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r\f]+|\\\n|\#[^\n]*)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+  | (?P<op>\*\*|[-+*/^@()\[\],:;=\n])
+    """,
+    re.VERBOSE,
+)
+
+_BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by _power
+
+
+def tokenize(src: str):
+    """List of (kind, text, start, end); kind is num, name, op, or end."""
+    toks = []
+    pos, n = 0, len(src)
+    match = _TOKEN.match
+    while pos < n:
+        m = match(src, pos)
+        if m is None:
+            ch = src[pos]
+            hint = " (strings are not part of the language)" if ch in "'\"" else ""
+            raise AgradError(f"unexpected character {ch!r}{hint}", kind="parse", span=(pos, pos + 1), source=src)
+        kind = m.lastgroup
+        if kind != "ws":
+            toks.append((kind, m.group(), pos, m.end()))
+        pos = m.end()
+    toks.append(("end", "", n, n))
+    return toks
+
+
+class _Parser:
+    def __init__(self, src: str):
+        self.src = src
+        self.toks = tokenize(src)
+        self.i = 0
+        self.depth = 0
+        self.brackets = 0  # newlines inside (), [] continue the statement
+
+    # -- token helpers -------------------------------------------------------------------
+    def peek(self):
+        tok = self.toks[self.i]
+        if self.brackets:
+            while tok[1] == "\n":
+                self.i += 1
+                tok = self.toks[self.i]
+        return tok
+
+    def take(self):
+        tok = self.peek()
+        self.i += 1
+        return tok
+
+    def error(self, msg, span):
+        raise AgradError(msg, kind="parse", span=span, source=self.src)
+
+    def expect(self, text, what):
+        tok = self.peek()
+        if tok[1] != text:
+            found = "the end of the expression" if tok[0] == "end" else repr(tok[1])
+            if tok[1] == "\n":
+                found = "a line break"
+            self.error(f"expected {what}, found {found}", (tok[2], max(tok[3], tok[2] + 1)))
+        return self.take()
+
+    def enter(self, span):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.error(f"expression nested deeper than {MAX_DEPTH} levels", span)
+
+    # -- grammar -------------------------------------------------------------------------
+    def program(self) -> Parsed:
+        out = Parsed(self.src)
+        while True:
+            tok = self.peek()
+            if tok[0] == "end":
+                break
+            if tok[1] in (";", "\n"):
+                self.take()
+                continue
+            out.statements.append(self.statement())
+            tok = self.peek()
+            if tok[0] != "end" and tok[1] not in (";", "\n"):
+                self.error(f"unexpected {tok[1]!r} after a complete expression "
+                           "(separate statements with ';' or a new line)", (tok[2], tok[3]))
+        if not out.statements:
+            raise AgradError("the expression is empty", kind="parse", span=(0, 0), source=self.src)
+        return out
+
+    def statement(self) -> Statement:
+        tok = self.peek()
+        nxt = self.toks[self.i + 1]
+        if tok[0] == "name" and nxt[1] == "=":
+            self.i += 2
+            return Statement(tok[1], (tok[2], tok[3]), self.expr())
+        return Statement(None, None, self.expr())
+
+    def expr(self, min_prec: int = 0):
+        left = self.unary()
+        while True:
+            tok = self.peek()
+            prec = _BINARY.get(tok[1]) if tok[0] == "op" else None
+            if prec is None or prec < min_prec:
+                return left
+            self.take()
+            right = self.expr(prec + 1) if prec < 20 else self.unary()
+            left = Bin(tok[1], left, right, (left.span[0], right.span[1]))
+
+    def unary(self):
+        tok = self.peek()
+        if tok[1] in ("-", "+"):
+            self.take()
+            self.enter((tok[2], tok[3]))
+            operand = self.unary()
+            self.depth -= 1
+            # -2 is the number -2, so `--x -1.5` style values and `2**-1` read naturally
+            if tok[1] == "-" and isinstance(operand, Num):
+                return Num(-operand.value, "-" + operand.text, (tok[2], operand.span[1]))
+            return Unary(tok[1], operand, (tok[2], operand.span[1]))
+        return self.power()
+
+    def power(self):
+        base = self.postfix()
+        tok = self.peek()
+        if tok[1] in ("**", "^"):
+            self.take()
+            self.enter((tok[2], tok[3]))
+            exponent = self.unary()  # right-associative, and allows 2**-1
+            self.depth -= 1
+            return Bin("**", base, exponent, (base.span[0], exponent.span[1]))
+        return base
+
+    def postfix(self):
+        node = self.atom()
+        while self.peek()[1] == "[":
+            open_tok = self.take()
+            self.enter((open_tok[2], open_tok[3]))
+            self.brackets += 1
+            key = self.index_key()
+            self.brackets -= 1
+            close = self.expect("]", "']' to close the index")
+            self.depth -= 1
+            node = Index(node, key, (node.span[0], close[3]))
+        return node
+
+    def index_key(self):
+        items = []
+        while True:
+            items.append(self.index_item())
+            if self.peek()[1] != ",":
+                return tuple(items)
+            self.take()
+
+    def index_item(self):
+        parts, start = [None], self.peek()[2]
+        while True:
+            tok = self.peek()
+            if tok[1] == ":":
+                self.take()
+                parts.append(None)
+                if len(parts) > 3:
+                    self.error("a slice has at most two ':'", (tok[2], tok[3]))
+                continue
+            if tok[1] in (",", "]"):
+                break
+            if parts[-1] is not None:
+                self.error(f"unexpected {tok[1]!r} in an index", (tok[2], tok[3]))
+            parts[-1] = self.index_int()
+        if len(parts) == 1:
+            if parts[0] is None:
+                tok = self.peek()
+                self.error("empty index", (start, tok[3]))
+            return parts[0]
+        return slice(*parts)
+
+    def index_int(self):
+        tok = self.peek()
+        sign = 1
+        if tok[1] == "-":
+            self.take()
+            sign, tok = -1, self.peek()
+        if tok[0] != "num" or not tok[1].isdigit():
+            self.error("indices and slice bounds must be whole numbers (w[0], w[1:], A[0, -1])",
+                       (tok[2], max(tok[3], tok[2] + 1)))
+        self.take()
+        return sign * int(tok[1])
+
+    def atom(self):
+        tok = self.take()
+        kind, text, start, end = tok
+        if kind == "num":
+            return Num(float(text), text, (start, end))
+        if kind == "name":
+            if self.peek()[1] == "(":
+                return self.call(tok)
+            return Name(text, (start, end))
+        if text == "(":
+            self.enter((start, end))
+            self.brackets += 1
+            inner = self.expr()
+            self.brackets -= 1
+            close = self.expect(")", "')' to close the '(' opened here")
+            self.depth -= 1
+            inner.span = (start, close[3])  # the label of (a + b) keeps its parentheses
+            return inner
+        if text == "[":
+            self.enter((start, end))
+            self.brackets += 1
+            items = []
+            while self.peek()[1] != "]":
+                items.append(self.expr())
+                if self.peek()[1] != ",":
+                    break
+                self.take()
+            self.brackets -= 1
+            close = self.expect("]", "']' to close the list")
+            self.depth -= 1
+            if not items:
+                self.error("an empty list has no value", (start, close[3]))
+            return ListLit(items, (start, close[3]))
+        if kind == "end":
+            self.error("the expression ends too early", (start, start + 1) if start < len(self.src) else (start, start))
+        if text == "\n":
+            self.error("the line ends too early", (start, end))
+        if text == "=":
+            self.error("'=' names a result (z = x*y); it cannot stand inside an expression", (start, end))
+        self.error(f"unexpected {text!r}", (start, end))
+
+    def call(self, name_tok):
+        _, fname, start, end = name_tok
+        self.take()  # (
+        self.enter((start, end))
+        self.brackets += 1
+        args = []
+        while self.peek()[1] != ")":
+            args.append(self.expr())
+            if self.peek()[1] != ",":
+                break
+            self.take()
+        self.brackets -= 1
+        close = self.expect(")", f"')' to close the call to {fname}")
+        self.depth -= 1
+        return Call(fname, args, (start, close[3]), (start, end))
+
+
+def parse(src: str) -> Parsed:
+    """Parse a program: statements separated by ';' or new lines; the last one is the output."""
+    if len(src) > MAX_SOURCE:
+        raise AgradError(f"the expression is {len(src):,} characters long; the limit is {MAX_SOURCE:,}",
+                         kind="limit")
+    return _Parser(src).program()

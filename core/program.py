@@ -1,0 +1,257 @@
+"""Syntax tree -> a flat list of graph nodes (inputs before users), and its evaluation.
+
+The flat form is what every later stage walks in one loop: the AD engine (Tensors), the SymPy
+cross-check (object arrays of symbols) and the table (one row per node). Nothing recurses over
+the expression, so a 100,000-term sum or a 25,000-statement program costs only linear time.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import parse as P
+from .errors import AgradError
+from .ops import FUNCTIONS, OPS, SYMBOLS, Op
+from .tensor import Tensor, apply
+
+CONSTANTS = {"pi": math.pi, "e": math.e}
+MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
+MAX_EXPONENT = 1_000  # |b| of a literal exponent a**b
+
+
+def _constructor_args(args, name, ints):
+    if ints and not all(float(a).is_integer() and a >= 0 for a in args):
+        raise ValueError(f"{name}() takes whole, non-negative sizes")
+    return [int(a) for a in args] if ints else args
+
+
+def _sized(shape):
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise ValueError(f"an array of {math.prod(shape):,} elements is over the limit of {MAX_ELEMENTS:,}")
+    return shape
+
+
+def _linspace(a, b, n=50):
+    (n,) = _constructor_args([n], "linspace", True)
+    return np.linspace(a, b, _sized((n,))[0])
+
+
+# Functions that build constant arrays; their arguments are numbers.
+CONSTRUCTORS = {
+    "ones": lambda *s: np.ones(_sized(tuple(_constructor_args(s, "ones", True)))),
+    "zeros": lambda *s: np.zeros(_sized(tuple(_constructor_args(s, "zeros", True)))),
+    "eye": lambda n: np.eye(*_sized(tuple(_constructor_args([n, n], "eye", True)))),
+    "linspace": _linspace,
+}
+
+
+@dataclass(slots=True)
+class Node:
+    kind: str  # "var", "const" or "op"
+    op: Op | None = None
+    args: tuple = ()
+    params: dict = field(default_factory=dict)
+    span: tuple = (0, 0)
+    label: str = ""  # the source text it was written as
+    name: str | None = None  # a statement's target, or the variable's name
+    value: object = None  # a constant's value
+    exact: str | None = None  # a numeric literal's text, for an exact SymPy number
+
+
+@dataclass(slots=True)
+class Program:
+    source: str
+    nodes: list
+    output: int
+    variables: dict  # name -> index of its node (in order of first use)
+
+    def span_text(self, span) -> str:
+        return self.source[span[0]:span[1]]
+
+
+class _Compiler:
+    def __init__(self, src: str):
+        self.src = src
+        self.nodes: list[Node] = []
+        self.variables: dict[str, int] = {}
+        self.names: dict[str, int] = {}
+
+    def error(self, msg, span, kind="parse"):
+        raise AgradError(msg, kind=kind, span=span, source=self.src)
+
+    def add(self, node: Node) -> int:
+        if not node.label:
+            node.label = self.src[node.span[0]:node.span[1]]
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def compile(self, parsed: P.Parsed) -> Program:
+        out = None
+        for st in parsed.statements:
+            if st.target is not None:
+                self.check_target(st.target, st.target_span)
+            out = self.expr(st.expr)
+            if st.target is not None:
+                node = self.nodes[out]
+                if node.kind == "op" and node.name is None:
+                    node.name = st.target
+                self.names[st.target] = out
+        return Program(self.src, self.nodes, out, self.variables)
+
+    def check_target(self, name, span):
+        if name in FUNCTIONS or name in CONSTRUCTORS:
+            self.error(f"'{name}' is a function; it cannot be assigned", span)
+        if name in CONSTANTS:
+            self.error(f"'{name}' is the constant {CONSTANTS[name]!r}; it cannot be assigned", span)
+
+    def expr(self, root) -> int:
+        """Post-order walk with an explicit stack; returns the node index of root."""
+        results: dict[int, int] = {}
+        stack = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if not ready:
+                kids = self.children(node)
+                stack.append((node, True))
+                stack.extend((k, False) for k in reversed(kids))
+                continue
+            results[id(node)] = self.emit(node, [results[id(k)] for k in self.children(node)])
+        return results[id(root)]
+
+    @staticmethod
+    def children(node):
+        if isinstance(node, P.Bin):
+            return [node.left, node.right]
+        if isinstance(node, P.Unary):
+            return [node.operand]
+        if isinstance(node, P.Index):
+            return [node.value]
+        if isinstance(node, P.Call) and node.func in FUNCTIONS:
+            return node.args[: FUNCTIONS[node.func].nargs]
+        return []
+
+    def emit(self, node, args) -> int:
+        if isinstance(node, P.Num):
+            return self.add(Node("const", span=node.span, value=node.value, exact=node.text))
+        if isinstance(node, P.Name):
+            return self.name(node)
+        if isinstance(node, P.Bin):
+            op = SYMBOLS[node.op]
+            if op.name == "pow" and self.nodes[args[1]].kind == "const":
+                b = np.max(np.abs(self.nodes[args[1]].value))
+                if b > MAX_EXPONENT:
+                    self.error(f"the exponent {b:g} is over the limit of {MAX_EXPONENT}", node.right.span, "limit")
+            return self.add(Node("op", op, tuple(args), span=node.span))
+        if isinstance(node, P.Unary):
+            if node.op == "+":
+                return args[0]
+            return self.add(Node("op", OPS["neg"], tuple(args), span=node.span))
+        if isinstance(node, P.Index):
+            return self.add(Node("op", OPS["index"], tuple(args), {"key": node.key}, span=node.span))
+        if isinstance(node, P.Call):
+            return self.call(node, args)
+        if isinstance(node, P.ListLit):
+            return self.add(Node("const", span=node.span, value=self.constant_list(node)))
+        raise AssertionError(f"unhandled syntax node {type(node).__name__}")
+
+    def name(self, node: P.Name) -> int:
+        n = node.id
+        if n in self.names:
+            return self.names[n]
+        if n in CONSTANTS:
+            return self.add(Node("const", span=node.span, value=CONSTANTS[n], exact=n))
+        if n in FUNCTIONS or n in CONSTRUCTORS:
+            self.error(f"'{n}' is a function: call it, as in {n}(x)", node.span)
+        if n not in self.variables:
+            self.variables[n] = self.add(Node("var", span=node.span, label=n, name=n))
+        return self.variables[n]
+
+    def call(self, node: P.Call, args) -> int:
+        f = node.func
+        if f in CONSTRUCTORS:
+            values = [self.constant(a) for a in node.args]
+            try:
+                value = CONSTRUCTORS[f](*values)
+            except (TypeError, ValueError) as exc:
+                self.error(f"{f}(): {exc}", node.span, "value")
+            return self.add(Node("const", span=node.span, value=value))
+        op = FUNCTIONS.get(f)
+        if op is None:
+            known = sorted(set(FUNCTIONS) | set(CONSTRUCTORS))
+            close = difflib.get_close_matches(f, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known functions: {', '.join(known)}"
+            self.error(f"unknown function '{f}'{hint}", node.func_span, "name")
+        extra = node.args[op.nargs:]
+        if len(node.args) < op.nargs or len(extra) > len(op.params):
+            want = f"{op.nargs}" if not op.params else f"{op.nargs} to {op.nargs + len(op.params)}"
+            self.error(f"{f}() takes {want} argument{'s' if want != '1' else ''}, got {len(node.args)}", node.span)
+        params = {}
+        for pname, a in zip(op.params, extra):
+            if not (isinstance(a, P.Num) and float(a.value).is_integer()):
+                self.error(f"the {pname} of {f}() must be a whole number, as in {f}(A, 0)", a.span)
+            params[pname] = int(a.value)
+        return self.add(Node("op", op, tuple(args), params, span=node.span))
+
+    def constant(self, ast_node):
+        """The number an argument of a constructor stands for (ones(2, 3), linspace(0, pi, 5))."""
+        sub = _Compiler(self.src)
+        idx = sub.expr(ast_node)
+        if sub.variables:
+            name = next(iter(sub.variables))
+            self.error(f"this must be a constant, but it uses the variable '{name}'", ast_node.span, "value")
+        value = evaluate(Program(self.src, sub.nodes, idx, {}), {}, np.float64)[idx].value
+        if np.ndim(value) != 0:
+            self.error("this must be a single number", ast_node.span, "value")
+        return float(value)
+
+    def constant_list(self, node: P.ListLit):
+        rows = []
+        for item in node.items:
+            if isinstance(item, P.ListLit):
+                rows.append(self.constant_list(item))
+            else:
+                rows.append(self.constant(item))
+        shapes = {np.shape(r) for r in rows}
+        if len(shapes) != 1:
+            self.error("the rows of this list have different lengths", node.span, "value")
+        return np.array(rows, dtype=np.float64)
+
+
+def compile_source(src: str) -> Program:
+    return _Compiler(src).compile(P.parse(src))
+
+
+def evaluate(program: Program, leaves: dict, dtype) -> list:
+    """Run the program forward on Tensors. `leaves` maps variable names to Tensors."""
+    vals = [None] * len(program.nodes)
+    with np.errstate(all="ignore"):  # nan/inf are reported per node afterwards, not as warnings
+        for i, node in enumerate(program.nodes):
+            if node.kind == "op":
+                try:
+                    vals[i] = apply(node.op, *[vals[j] for j in node.args], **node.params)
+                except (ValueError, IndexError, TypeError) as exc:
+                    raise AgradError(f"cannot compute {node.label}: {_numpy_message(exc)}", kind="shape",
+                                     span=node.span, source=program.source) from None
+                if np.size(vals[i].value) > MAX_ELEMENTS:
+                    raise AgradError(f"{node.label} has {np.size(vals[i].value):,} elements, over the "
+                                     f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
+                                     source=program.source)
+            elif node.kind == "var":
+                vals[i] = leaves[node.name]
+            else:
+                v = np.asarray(node.value, dtype=dtype)
+                vals[i] = Tensor(v[()] if v.ndim == 0 else v)
+    return vals
+
+
+def _numpy_message(exc) -> str:
+    msg = str(exc)
+    if "could not be broadcast" in msg:
+        shapes = msg.split("shapes", 1)[-1].strip()
+        return f"the shapes {shapes} do not broadcast together"
+    if "out of bounds" in msg or "too many indices" in msg:
+        return msg.replace("index", "the index", 1)
+    return msg

@@ -1,0 +1,119 @@
+"""The same program built in SymPy, through the op table's sympy column, and its derivatives.
+
+Tensor variables become object arrays of element symbols (w[0], w[1], ...), so broadcasting,
+slicing, @, sum and mean go through the same numpy code paths as the numbers do. SymPy is
+imported here only, and this module is imported only when a check runs.
+"""
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from .program import Program
+
+
+def exact(v):
+    """The number a user most likely meant: the shortest decimal that rounds to v, exactly."""
+    f = float(v)
+    if f.is_integer():
+        return sp.Integer(int(f))
+    if not np.isfinite(f):
+        return sp.nan if np.isnan(f) else (sp.oo if f > 0 else -sp.oo)
+    fr = Fraction(repr(f))
+    return sp.Rational(fr.numerator, fr.denominator)
+
+
+def _objarray(x):
+    return x if isinstance(x, np.ndarray) and x.dtype == object else np.asarray(x, dtype=object)
+
+
+def element_symbols(name: str, shape) -> np.ndarray:
+    if shape == ():
+        return np.asarray(sp.Symbol(name, real=True), dtype=object)
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        out[idx] = sp.Symbol(f"{name}[{', '.join(map(str, idx))}]", real=True)
+    return out
+
+
+def _literal(node):
+    if node.exact == "pi":
+        return sp.pi
+    if node.exact == "e":
+        return sp.E
+    if node.exact is not None:
+        fr = Fraction(node.exact)
+        return sp.Rational(fr.numerator, fr.denominator)
+    return np.vectorize(exact, otypes=[object])(np.asarray(node.value, dtype=np.float64))
+
+
+def build(program: Program, shapes: dict, values: list | None = None) -> list:
+    """SymPy values (object arrays) of every node. `shapes` gives each variable's shape;
+    `values` (the AD forward values) turn detached subexpressions into constants."""
+    out = [None] * len(program.nodes)
+    for i, node in enumerate(program.nodes):
+        if node.kind == "var":
+            out[i] = element_symbols(node.name, shapes[node.name])
+        elif node.kind == "const":
+            out[i] = _objarray(_literal(node))
+        elif node.op.name == "detach":
+            out[i] = _objarray(np.vectorize(exact, otypes=[object])(np.asarray(values[i].value, dtype=np.float64)))
+        else:
+            op, args = node.op, [out[j] for j in node.args]
+            if op.elementwise:
+                f = np.frompyfunc(lambda *a, _op=op, _p=node.params: _op.sym(sp, *a, **_p), len(args), 1)
+                out[i] = _objarray(f(*args))
+            else:
+                out[i] = _objarray(op.sym(sp, *args, **node.params))
+    return out
+
+
+def symbols_of(program: Program, shapes: dict) -> dict:
+    return {name: element_symbols(name, shapes[name]) for name in program.variables}
+
+
+def derivative(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
+    """d(y)/d(syms) for a scalar y: an array shaped like syms."""
+    expr = y[()] if y.shape == () else y
+    out = np.empty(syms.shape, dtype=object)
+    for idx in np.ndindex(*syms.shape):
+        out[idx] = sp.diff(expr, syms[idx])
+    return out
+
+
+def jacobian(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
+    """Shape y.shape + syms.shape."""
+    out = np.empty(y.shape + syms.shape, dtype=object)
+    for i in np.ndindex(*y.shape):
+        for j in np.ndindex(*syms.shape):
+            out[i + j] = sp.diff(y[i], syms[j])
+    return out
+
+
+def evaluator(symbols: list, exprs: list, digits: int = 30):
+    """Evaluate many expressions at one point with mpmath at `digits` significant digits:
+    one lambdified function with common subexpressions shared (no subs per entry)."""
+    import mpmath
+
+    fn = sp.lambdify(symbols, exprs, modules="mpmath", cse=True)
+
+    def run(point: list):
+        with mpmath.workdps(digits):
+            vals = fn(*[mpmath.mpf(float(v)) for v in point])
+            return [_to_float(v) for v in vals]
+
+    return run
+
+
+def _to_float(v):
+    try:
+        return float(v)
+    except TypeError:  # a complex result (log of a negative number): not a real derivative
+        return float("nan")
+
+
+def flat(arrays) -> list:
+    return list(itertools.chain.from_iterable(np.asarray(a, dtype=object).ravel() for a in arrays))

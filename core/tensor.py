@@ -1,0 +1,93 @@
+"""Graph nodes. A Tensor holds a numpy value and, when it requires a gradient, how it was made.
+
+Arithmetic operators are attached by ops.py, where every primitive is defined, so this module
+stays free of any knowledge of particular operations.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+_state = {"grad": True}
+
+
+@contextmanager
+def grad_mode(enabled: bool):
+    """Record graph (enabled) or compute plain values (disabled), like torch.set_grad_enabled."""
+    before = _state["grad"]
+    _state["grad"] = enabled
+    try:
+        yield
+    finally:
+        _state["grad"] = before
+
+
+class Tensor:
+    """A value in the graph.
+
+    op/parents/params describe how it was computed; they are set only when it requires a
+    gradient (PyTorch: grad_fn is None for leaves and for values that need no gradient).
+    `freed` marks a node whose saved values a backward pass without retain_graph released.
+    """
+
+    __slots__ = ("value", "op", "parents", "params", "requires_grad", "grad", "name", "freed", "__weakref__")
+
+    def __init__(self, value, requires_grad: bool = False, name: str | None = None):
+        self.value = value
+        self.op = None
+        self.parents = ()
+        self.params = None
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.name = name
+        self.freed = False
+
+    @property
+    def shape(self):
+        return np.shape(self.value)
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        return None if self.op is None else self.op.torch_name(self.parents, self.params)
+
+    def __repr__(self):
+        extra = f", grad_fn=<{self.grad_fn}>" if self.op is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        return f"tensor({self.value!r}{extra})"
+
+
+def apply(op, *inputs: Tensor, **params) -> Tensor:
+    """Run one primitive forward; record it in the graph when grad mode is on and an input needs it."""
+    out = Tensor.__new__(Tensor)
+    out.value = op.fwd(*[t.value for t in inputs], **params)
+    out.grad = out.name = None
+    out.freed = False
+    if _state["grad"] and op.vjp is not None and any(t.requires_grad for t in inputs):
+        out.requires_grad = True
+        out.op = op
+        out.parents = inputs
+        out.params = params
+    else:
+        out.requires_grad = False
+        out.op = None
+        out.parents = ()
+        out.params = None
+    return out
+
+
+def const(value, like: Tensor | None = None) -> Tensor:
+    """A constant (requires no gradient), in the dtype of `like` when given."""
+    if like is not None:
+        value = np.asarray(value, dtype=like.value.dtype)
+    else:
+        value = np.asarray(value)
+    return Tensor(value[()] if value.ndim == 0 else value)
