@@ -89,13 +89,13 @@ def _problems(program: Program, vals: list, grads: dict) -> list:
         v = np.asarray(vals[i].value)
         if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
             if all(np.all(np.isfinite(np.asarray(vals[j].value))) for j in node.args):
-                found.append(Problem("value", i, node.label, "nan" if np.any(np.isnan(v)) else "inf"))
+                found.append(Problem("value", i, program.label(i), "nan" if np.any(np.isnan(v)) else "inf"))
                 break
     for i in reversed(range(len(program.nodes))):
         g = grads.get(vals[i])
         if g is not None and not np.all(np.isfinite(np.asarray(g.value))):
             v = np.asarray(g.value)
-            found.append(Problem("gradient", i, program.nodes[i].label, "nan" if np.any(np.isnan(v)) else "inf"))
+            found.append(Problem("gradient", i, program.label(i), "nan" if np.any(np.isnan(v)) else "inf"))
             break
     return found
 
@@ -113,7 +113,7 @@ def _rows(program: Program, vals: list, grads: dict) -> list:
             op = "detach"
         else:
             op = node.op.torch_name([vals[j] for j in node.args], node.params)
-        rows.append(NodeRow(i, node.name, node.label, op, t.value, None if g is None else g.value,
+        rows.append(NodeRow(i, node.name, program.label(i), op, t.value, None if g is None else g.value,
                             is_leaf=t.op is None, requires_grad=t.requires_grad,
                             detached=node.kind == "op" and node.op.name == "detach", parents=list(node.args)))
     return rows
@@ -201,7 +201,7 @@ def grad_job(req: GradRequest) -> GradResult:
         check = Check("skipped", "nothing to differentiate", rtol, atol)
     else:
         canon_keys = set(higher.canonical_keys(wrt, order))
-        check = against_sympy(program, {n: leaves[n].shape for n in program.variables}, point, vals,
+        check = against_sympy(program, {n: t.shape for n, t in leaves.items()}, point, vals,
                               {k: v for k, v in derivatives.items() if k in canon_keys},
                               seed=seed, jacobian=req.jacobian, rtol=rtol, atol=atol, timeout=req.check_timeout)
 

@@ -67,7 +67,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool) -> dic
             s = _seed(r, s)
             grads[r] = grads[r] + s if r in grads else s
     order = toposort(roots)
-    with grad_mode(create_graph):
+    with grad_mode(create_graph), np.errstate(all="ignore"):  # non-finite results are reported, not warned
         for node in reversed(order):
             op = node.op
             if op is None:

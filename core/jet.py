@@ -70,7 +70,7 @@ def div(op, K, a, b):
     a, b = _align(a, b)
     q = _empty(K, a, b)
     for k in range(K + 1):
-        q[k] = (a[k] - _conv(b[1:], q[k - 1 :: -1], k - 1) if k else a[0]) / b[0]
+        q[k] = (a[k] - _conv(b[1:], q, k - 1) if k else a[0]) / b[0]
     return q
 
 

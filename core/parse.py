@@ -9,6 +9,7 @@ evaluated here: the result is plain data.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 
 from .errors import AgradError
@@ -330,4 +331,10 @@ def parse(src: str) -> Parsed:
     if len(src) > MAX_SOURCE:
         raise AgradError(f"the expression is {len(src):,} characters long; the limit is {MAX_SOURCE:,}",
                          kind="limit")
-    return _Parser(src).program()
+    # Each nesting level costs about five Python frames; make room for MAX_DEPTH of them.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 6 * MAX_DEPTH + 500))
+    try:
+        return _Parser(src).program()
+    finally:
+        sys.setrecursionlimit(limit)

@@ -55,7 +55,6 @@ class Node:
     args: tuple = ()
     params: dict = field(default_factory=dict)
     span: tuple = (0, 0)
-    label: str = ""  # the source text it was written as
     name: str | None = None  # a statement's target, or the variable's name
     value: object = None  # a constant's value
     exact: str | None = None  # a numeric literal's text, for an exact SymPy number
@@ -68,8 +67,17 @@ class Program:
     output: int
     variables: dict  # name -> index of its node (in order of first use)
 
-    def span_text(self, span) -> str:
-        return self.source[span[0]:span[1]]
+    def label(self, i: int, limit: int = 60) -> str:
+        """The source text node i was written as, shortened to `limit` characters. Computed on
+        demand: storing it per node would cost quadratic memory for a 100,000-term sum."""
+        node = self.nodes[i]
+        if node.kind == "var":
+            return node.name
+        a, b = node.span
+        if b - a <= limit:
+            return self.source[a:b]
+        half = (limit - 1) // 2
+        return self.source[a:a + half] + "…" + self.source[b - half:b]
 
 
 class _Compiler:
@@ -83,8 +91,6 @@ class _Compiler:
         raise AgradError(msg, kind=kind, span=span, source=self.src)
 
     def add(self, node: Node) -> int:
-        if not node.label:
-            node.label = self.src[node.span[0]:node.span[1]]
         self.nodes.append(node)
         return len(self.nodes) - 1
 
@@ -166,7 +172,7 @@ class _Compiler:
         if n in FUNCTIONS or n in CONSTRUCTORS:
             self.error(f"'{n}' is a function: call it, as in {n}(x)", node.span)
         if n not in self.variables:
-            self.variables[n] = self.add(Node("var", span=node.span, label=n, name=n))
+            self.variables[n] = self.add(Node("var", span=node.span, name=n))
         return self.variables[n]
 
     def call(self, node: P.Call, args) -> int:
@@ -233,10 +239,10 @@ def evaluate(program: Program, leaves: dict, dtype) -> list:
                 try:
                     vals[i] = apply(node.op, *[vals[j] for j in node.args], **node.params)
                 except (ValueError, IndexError, TypeError) as exc:
-                    raise AgradError(f"cannot compute {node.label}: {_numpy_message(exc)}", kind="shape",
+                    raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
                                      span=node.span, source=program.source) from None
                 if np.size(vals[i].value) > MAX_ELEMENTS:
-                    raise AgradError(f"{node.label} has {np.size(vals[i].value):,} elements, over the "
+                    raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
                                      f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
                                      source=program.source)
             elif node.kind == "var":

@@ -50,13 +50,13 @@ def _literal(node):
     return np.vectorize(exact, otypes=[object])(np.asarray(node.value, dtype=np.float64))
 
 
-def build(program: Program, shapes: dict, values: list | None = None) -> list:
-    """SymPy values (object arrays) of every node. `shapes` gives each variable's shape;
+def build(program: Program, syms: dict, values: list | None = None) -> list:
+    """SymPy values (object arrays) of every node. `syms` holds each variable's symbols;
     `values` (the AD forward values) turn detached subexpressions into constants."""
     out = [None] * len(program.nodes)
     for i, node in enumerate(program.nodes):
         if node.kind == "var":
-            out[i] = element_symbols(node.name, shapes[node.name])
+            out[i] = syms[node.name]
         elif node.kind == "const":
             out[i] = _objarray(_literal(node))
         elif node.op.name == "detach":
@@ -71,8 +71,8 @@ def build(program: Program, shapes: dict, values: list | None = None) -> list:
     return out
 
 
-def symbols_of(program: Program, shapes: dict) -> dict:
-    return {name: element_symbols(name, shapes[name]) for name in program.variables}
+def symbols_of(shapes: dict) -> dict:
+    return {name: element_symbols(name, shape) for name, shape in shapes.items()}
 
 
 def derivative(y: np.ndarray, syms: np.ndarray) -> np.ndarray:

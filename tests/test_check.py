@@ -1,0 +1,102 @@
+"""The SymPy cross-check: formulas, tolerances, kinks, detach, bounds and the time budget."""
+import sys
+
+import numpy as np
+import pytest
+
+from agrad.core.api import GradRequest, grad_job
+from agrad.core.check import tolerances
+
+
+def job(src, wrt=None, **point):
+    return grad_job(GradRequest(src, {k: np.asarray(v, dtype=np.float64) for k, v in point.items()}, wrt=wrt))
+
+
+def test_classic_example_formula_and_values():
+    r = job("(x1**2 + 2*x2)**2", x1=2, x2=3)
+    items = {i.key: i for i in r.check.items}
+    assert r.check.status == "ok"
+    assert items["x1"].formula == "4*x1*(x1**2 + 2*x2)"
+    assert float(items["x1"].sympy) == 80.0 and float(items["x2"].sympy) == 40.0
+
+
+def test_tensor_variables_become_element_symbols():
+    r = job("sum(w*w + 2*w + 1)", w=[1, 2, 3])
+    (item,) = r.check.items
+    assert item.formula == ["2*w[0] + 2", "2*w[1] + 2", "2*w[2] + 2"]
+    assert item.sympy.tolist() == [4.0, 6.0, 8.0]
+
+
+def test_detached_subexpression_is_a_constant_for_sympy_too():
+    r = job("u = detach(x*x); sum(u*x)", x=[0, 1, 2, 3])
+    assert r.check.status == "ok"
+    assert r.check.items[0].formula == ["0", "1", "4", "9"]
+
+
+@pytest.mark.parametrize("src, point, sympy_agrees", [
+    ("relu(x)", {"x": 0.0}, False),  # SymPy: Heaviside(0) = 1/2; PyTorch: 0
+    ("abs(x) * 3", {"x": 0.0}, True),  # sign(0) = 0 on both sides
+    ("maximum(x, 1)", {"x": 1.0}, True),  # a tie: both split 1/2
+])
+def test_kinks_are_reported_not_failed(src, point, sympy_agrees):
+    r = job(src, **point)
+    assert r.check.status == "ok" and r.ok
+    (item,) = r.check.items
+    assert item.verdict == "kink"
+    assert "non-differentiable point" in item.note
+    assert ("SymPy agrees" in item.note) == sympy_agrees
+
+
+def test_only_derivatives_through_the_kink_are_flagged():
+    r = job("abs(y) + x*x", x=2, y=0)
+    assert {i.key: i.verdict for i in r.check.items} == {"x": "ok", "y": "kink"}
+
+
+def test_a_wrong_rule_would_fail_the_check(monkeypatch):
+    """The check can fail: break the sin rule and it must say so."""
+    from agrad.core import ops
+
+    row = ops.OPS["sin"]
+    broken = type(row)(**{f: getattr(row, f) for f in row.__dataclass_fields__} | {"vjp": (lambda g, o, x: g * 2,)})
+    monkeypatch.setitem(ops.OPS, "sin", broken)
+    monkeypatch.setitem(ops.FUNCTIONS, "sin", broken)
+    r = job("sin(x)", x=0.5)
+    assert r.check.status == "failed" and not r.ok
+    assert r.check.items[0].verdict == "mismatch"
+
+
+def test_tolerances_scale_with_the_dtype():
+    r64, a64 = tolerances(np.float64)
+    r32, a32 = tolerances(np.float32)
+    r16, _ = tolerances(np.float16)
+    assert r64 < 1e-9 and 1e-5 < r32 < 1e-3 and 1e-3 < r16 < 5e-2 and a64 < a32
+
+
+def test_float32_result_checked_with_float32_tolerance():
+    r = grad_job(GradRequest("exp(sin(x)) * x**3", {"x": np.float64(0.3)}, dtype="float32"))
+    assert r.check.status == "ok" and r.check.rtol == pytest.approx(tolerances(np.float32)[0])
+    assert np.asarray(r.gradients["x"]).dtype == np.float32
+
+
+def test_big_expressions_are_skipped_with_a_reason():
+    src = "+".join(["x"] * 5000)
+    r = job(src, x=1)
+    assert r.check.status == "skipped" and "nodes" in r.check.reason
+    assert r.ok
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the time budget uses SIGALRM, which Windows lacks")
+def test_time_budget_skips_instead_of_hanging():
+    r = grad_job(GradRequest("exp(sin(x))*tanh(x)", {"x": np.float64(0.7)}, order=25, check_timeout=0.5))
+    assert r.check.status == "skipped" and "time budget" in r.check.reason
+
+
+def test_sympy_is_not_imported_without_a_check():
+    import subprocess
+
+    code = ("import sys, numpy as np\n"
+            "from agrad.core.api import GradRequest, grad_job\n"
+            "grad_job(GradRequest('sin(x)', {'x': np.float64(1)}, check=False))\n"
+            "print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
