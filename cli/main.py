@@ -175,6 +175,77 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
     ctx.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+CHECK_HELP = f"""Run derivation files: every case's expression, points and claims.
+
+\b
+PATHS are TOML files or directories (every *.toml below them). Each
+[[case]] has a name, an expr, a point (at = {{ x1 = 2, x2 = 3 }}) or several
+(points = [...]), and optionally wrt, order, and expect (numbers, lists or
+formula strings). agrad checks each derivative against SymPy and each
+claim against AD, keeps going after a failure and reports them all.
+
+\b
+Examples:
+  agrad check samples/
+  agrad check derivations/ --junit report.xml
+  agrad check calculus.toml --json
+
+{EXIT_CODES}
+  (for check: 1 if any case fails, 2 if a file is malformed)
+"""
+
+
+@cli.command("check", help=CHECK_HELP, no_args_is_help=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--junit", "junit", type=click.Path(dir_okay=False, writable=True),
+              help="Also write a JUnit XML report to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every case.")
+@click.option("--sympy/--no-sympy", "use_sympy", default=True, show_default=True,
+              help="Check every derivative against SymPy (claims are checked either way).")
+@click.option("--check-timeout", type=float, default=10.0, show_default=True,
+              help="Seconds SymPy may take per point before its check is skipped.")
+@click.pass_context
+def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
+    from agrad.cli import render
+    from agrad.core.derivation import collect, load, run_case
+    from agrad.core.errors import AgradError
+
+    with _errors("json" if as_json else "table"):
+        files = collect(paths)
+    cases, file_errors = [], []
+    for f in files:
+        try:
+            cases += load(f)
+        except AgradError as exc:
+            file_errors.append(exc)
+    console = None if as_json else _console()
+    for e in file_errors:
+        click.echo(f"error: {e.message}", err=True)
+    results = []
+    progress = console is not None and console.is_terminal and len(cases) >= 20
+    if progress:
+        from rich.progress import track
+
+        iterator = track(cases, description="checking", console=console, transient=True)
+    else:
+        iterator = cases
+    for case in iterator:
+        res = run_case(case, check=use_sympy, check_timeout=check_timeout)
+        results.append(res)
+        if console is not None:
+            console.print(render.case_line(res), highlight=False, soft_wrap=True)
+    summary = render.check_summary(results, file_errors)
+    if junit:
+        with open(junit, "w", encoding="utf-8") as fh:
+            fh.write(render.junit_xml(results, file_errors))
+    if as_json:
+        click.echo(render.to_json({"cases": [render.case_dict(r) for r in results], "summary": summary,
+                                   "ok": not file_errors and summary["failed"] == 0}))
+    else:
+        render.render_check_summary(summary, console)
+    ctx.exit(EXIT_INPUT if file_errors else EXIT_FAILED if summary["failed"] else EXIT_OK)
+
+
 # ---- helpers ------------------------------------------------------------------------------------
 def _read_expr(expr: str) -> str:
     if expr == "-":

@@ -259,3 +259,73 @@ def render_hessian(h, console, digits):
     console.print(t)
     console.print(f"eigenvalues: {fmt(h['eigenvalues'], digits)} → {h['kind']}"
                   + ("; symmetric ✓" if h["symmetric"] else ""), highlight=False)
+
+
+# ---- agrad check ----------------------------------------------------------------------------------
+def case_dict(res) -> dict:
+    c = res.case
+    return jsonable({"name": c.name, "file": c.file, "line": c.line, "status": res.status, "messages": res.messages,
+                     "seconds": round(res.seconds, 6), "points": [_point_dict(p) for p in res.points]})
+
+
+def _point_dict(p: dict) -> dict:
+    out = dict(p)
+    if "claims" in out:
+        out["claims"] = {k: {"claimed": v["claimed"], "claimed_value": v["claimed_value"], "actual": v["actual"],
+                             "ok": v["ok"], "detail": v["detail"]} for k, v in out["claims"].items()}
+    return out
+
+
+def check_summary(results, file_errors) -> dict:
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "FAIL", "skipped")}
+    return {"cases": len(results), "passed": counts["pass"], "failed": counts["FAIL"], "skipped": counts["skipped"],
+            "file_errors": [e.message for e in file_errors], "seconds": round(sum(r.seconds for r in results), 6)}
+
+
+def case_line(res) -> str:
+    mark = {"pass": "[green]pass[/]   ", "FAIL": "[bold red]FAIL[/]   ", "skipped": "[yellow]skipped[/]"}[res.status]
+    where = f"{res.case.file}:{res.case.line}" if res.case.line else res.case.file
+    lines = [f"{mark} {res.case.name}  [dim]({where}, {res.seconds:.2f} s)[/]"]
+    lines += [f"         {m}" for m in res.messages]
+    return "\n".join(lines)
+
+
+def render_check_summary(summary, console):
+    from rich.table import Table
+
+    t = Table(title="agrad check", title_justify="left", header_style="bold")
+    for col in ("cases", "passed", "failed", "skipped", "malformed files", "seconds"):
+        t.add_column(col, justify="right")
+    t.add_row(str(summary["cases"]), f"[green]{summary['passed']}[/]",
+              f"[bold red]{summary['failed']}[/]" if summary["failed"] else "0", str(summary["skipped"]),
+              str(len(summary["file_errors"])), f"{summary['seconds']:.2f}")
+    console.print(t)
+
+
+def junit_xml(results, file_errors) -> str:
+    """JUnit XML: one <testsuite> per file, one <testcase> per case (CI systems display it)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites", name="agrad check")
+    files: dict = {}
+    for r in results:
+        files.setdefault(r.case.file, []).append(r)
+    for e in file_errors:
+        suite = ET.SubElement(root, "testsuite", name=e.message.split(":", 1)[0], tests="1", failures="0",
+                              errors="1", skipped="0", time="0")
+        case = ET.SubElement(suite, "testcase", classname="agrad.file", name="load")
+        ET.SubElement(case, "error", message=e.message).text = e.message
+    for fname, rs in files.items():
+        suite = ET.SubElement(root, "testsuite", name=fname, tests=str(len(rs)),
+                              failures=str(sum(r.status == "FAIL" for r in rs)), errors="0",
+                              skipped=str(sum(r.status == "skipped" for r in rs)),
+                              time=f"{sum(r.seconds for r in rs):.6f}")
+        for r in rs:
+            case = ET.SubElement(suite, "testcase", classname=fname, name=r.case.name, time=f"{r.seconds:.6f}")
+            if r.status == "FAIL":
+                ET.SubElement(case, "failure", message=r.messages[0] if r.messages else "failed").text = \
+                    "\n".join(r.messages)
+            elif r.status == "skipped":
+                ET.SubElement(case, "skipped", message="; ".join(r.messages))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
