@@ -98,7 +98,10 @@ def evaluator(symbols: list, exprs: list, digits: int = 30):
     one lambdified function with common subexpressions shared (no subs per entry)."""
     import mpmath
 
-    fn = sp.lambdify(symbols, exprs, modules="mpmath", cse=True)
+    # Second derivatives of Max/Min/Abs/relu hold DiracDelta: 0 off the kink, undefined on it
+    # (where check.py reports a non-differentiable point anyway).
+    delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
+    fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True)
 
     def run(point: list):
         with mpmath.workdps(digits):

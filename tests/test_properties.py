@@ -1,0 +1,101 @@
+"""Property tests: random expressions over every function, AD against SymPy and against
+central finite differences, at first order and (issue: higher orders) at orders 2 and 3."""
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agrad.core.api import GradRequest, grad_job
+from helpers import fd_grad
+
+SCALARS = ["x", "y", "z"]
+
+# each wrapper keeps its argument inside the function's domain, whatever the argument is
+UNARY = [
+    "sin({})", "cos({})", "tanh({})", "sigmoid({})", "softplus({})", "atan({})", "exp(tanh({}))",
+    "log(1 + ({})**2)", "log2(2 + sin({}))", "log10(3 + cos({}))", "sqrt(1 + ({})**2)",
+    "asin(0.9*tanh({}))", "acos(0.9*tanh({}))", "tan(tanh({}))", "sinh(tanh({}))", "cosh(tanh({}))",
+    "abs({})", "relu({})", "-({})", "({})^2", "({})**3", "exp(-({})**2)",
+]
+BINARY = [
+    "({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (2 + sin({}))", "pow(1 + ({})**2, sigmoid({}))",
+    "maximum({}, {})", "minimum({}, {})", "(1.5 + tanh({})) ** ({})",
+]
+KINKY = ("abs", "relu", "maximum", "minimum")
+
+
+def _fill(template, args):
+    # the second argument of a 3-slot template reuses the right operand
+    slots = template.count("{}")
+    return template.format(*(args + [args[-1]] * (slots - len(args))))
+
+
+def expressions(leaves):
+    def extend(children):
+        unary = st.builds(lambda t, a: _fill(t, [a]), st.sampled_from(UNARY), children)
+        binary = st.builds(lambda t, a, b: _fill(t, [a, b]), st.sampled_from(BINARY), children, children)
+        return unary | binary
+
+    return st.recursive(leaves, extend, max_leaves=6)
+
+
+scalar_leaves = st.sampled_from(SCALARS) | st.sampled_from(["0.5", "2", "1.5", "pi"])
+points = st.fixed_dictionaries({v: st.floats(-2, 2, allow_nan=False).map(lambda f: round(f, 3)) for v in SCALARS})
+
+
+def run(src, point, **kw):
+    return grad_job(GradRequest(src, {k: np.float64(v) for k, v in point.items()}, wrt=SCALARS,
+                                check_timeout=30, **kw))
+
+
+def _no_mismatch(r):
+    assert r.check.status in ("ok", "skipped"), [(i.key, i.ad, i.sympy, i.formula) for i in r.check.items]
+    assert all(i.verdict != "mismatch" for i in r.check.items)
+
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+
+
+@settings(**SETTINGS)
+@given(expressions(scalar_leaves), points)
+def test_first_order_agrees_with_sympy_and_finite_differences(src, point):
+    r = run(src, point)
+    _no_mismatch(r)
+    finite = all(np.isfinite(np.asarray(v)).all() for v in r.gradients.values()) and np.isfinite(r.value)
+    if finite and not any(k in src for k in KINKY) and abs(float(r.value)) < 1e6:
+        for v in SCALARS:
+            fd = fd_grad(src, point, v)
+            np.testing.assert_allclose(r.gradients[v], fd, rtol=1e-5, atol=1e-6, err_msg=f"{src} d/{v}")
+
+
+@settings(**{**SETTINGS, "max_examples": 30})
+@given(expressions(scalar_leaves), points, st.sampled_from([2, 3]))
+def test_higher_orders_agree_with_sympy(src, point, order):
+    r = run(src, point, order=order)
+    _no_mismatch(r)
+    assert r.method == "reverse"
+    assert len(r.derivatives) == sum(3 ** k for k in range(1, order + 1))
+
+
+@settings(**{**SETTINGS, "max_examples": 30})
+@given(expressions(st.sampled_from(["x", "0.5", "2"])), st.floats(-2, 2).map(lambda f: round(f, 3)))
+def test_taylor_mode_agrees_with_sympy_to_order_6(src, x):
+    r = grad_job(GradRequest(src, {"x": np.float64(x)}, order=6, check_timeout=30))
+    assert r.method == "taylor"
+    _no_mismatch(r)
+
+
+VECTOR = [
+    "sum({v})", "mean({v})", "max({v})", "min({v})", "dot({v}, w)", "sum({v} * w)", "{v}[1]", "sum({v}[1:] * w[:-1])",
+    "sum(A @ {v})", "mean(A @ {v}, 0)",
+]
+
+
+@settings(**SETTINGS)
+@given(expressions(st.sampled_from(["v", "w", "2", "x"])), st.sampled_from(VECTOR),
+       st.lists(st.floats(-2, 2).map(lambda f: round(f, 2)), min_size=3, max_size=3))
+def test_vectors_broadcasting_and_reductions(src, reduce, v):
+    full = reduce.format(v=f"(({src}) + 0*v)")  # always a vector, even when src is a number
+    r = grad_job(GradRequest(full, {"v": np.array(v), "w": np.array([0.3, -1.2, 0.8]), "x": np.float64(0.4),
+                                    "A": np.array([[1.0, -2.0, 0.5], [0.3, 0.0, 2.0]])}, wrt=["v", "w", "x"],
+                             check_timeout=30))
+    _no_mismatch(r)
