@@ -146,6 +146,11 @@ Examples:
               help="Backward N times on the one graph (needs --retain-graph for N > 1).")
 @click.option("--retain-graph", is_flag=True, help="Keep the graph's saved values for further backward passes.")
 @click.option("--zero-grad", is_flag=True, help="Clear leaf gradients before each backward pass.")
+@click.option("--graph", "show_graph", is_flag=True, help="Print the graph as a tree, output at the root.")
+@click.option("--dot", "dot_file", type=click.Path(dir_okay=False, writable=True),
+              help="Write the graph as Graphviz DOT (each node's value and gradient) to this file.")
+@click.option("--fuse", is_flag=True, help="Fuse chains of elementwise ops into nodes that save only their input "
+                                          "and recompute the chain in backward (checkpointing).")
 @click.option("--dtype", type=click.Choice(["float64", "float32", "float16", "int64", "int32"]), default="float64",
               show_default=True, help="dtype of every value.")
 @click.option("--check/--no-check", default=True, show_default=True, help="Compare every derivative with SymPy.")
@@ -156,7 +161,8 @@ Examples:
 @_output_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
-             zero_grad, dtype, check, rtol, atol, check_timeout, fmt, as_json, precision):
+             zero_grad, show_graph, dot_file, fuse, dtype, check, rtol, atol, check_timeout, fmt, as_json,
+             precision):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
         from agrad.core.api import GradRequest, grad_job
@@ -167,11 +173,24 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             source=source, bindings=bindings, wrt=_wrt_list(wrt), dtype=dtype,
             grad_output=_seed_value(grad_output), repeat=repeat, backward=backward_n,
             retain_graph=retain_graph, zero_grad=zero_grad, order=order, hessian=hessian, jacobian=jacobian,
-            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout)
+            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout, fuse=fuse)
         result = grad_job(req)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
+    if dot_file:
+        from agrad.cli import render
+
+        with open(dot_file, "w", encoding="utf-8") as fh:
+            fh.write(render.to_dot(result, precision))
     _emit(result, fmt, precision)
+    if show_graph and fmt == "table":
+        from agrad.cli import render
+
+        console = _console()
+        console.print(render.graph_tree(result, precision))
+        if result.order > 1:
+            console.print(f"derivative graph for --order {result.order}: {result.graph_nodes:,} nodes "
+                          f"({'Taylor coefficients: forward nodes × (order + 1)' if result.method == 'taylor' else 'nested reverse mode'})")
     ctx.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 

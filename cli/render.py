@@ -45,8 +45,8 @@ def fmt(v, digits: int = 8) -> str:
         if isinstance(x, float):
             return f"{x:.{digits}g}"
         return str(x)
-    with np.printoptions(precision=digits, threshold=12, edgeitems=3, floatmode="maxprec", suppress=False):
-        body = np.array2string(a, separator=", ")
+    body = np.array2string(a, separator=", ", threshold=12, edgeitems=3,
+                           formatter={"float_kind": lambda x: f"{x:.{digits}g}"})
     if a.size > 12:
         body += f"  shape {a.shape}"
     return body
@@ -329,3 +329,59 @@ def junit_xml(results, file_errors) -> str:
                 ET.SubElement(case, "skipped", message="; ".join(r.messages))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# ---- the graph: a tree in the terminal, DOT for Graphviz ---------------------------------------------
+def _node_label(n, digits) -> str:
+    fn = n.op if n.op not in ("leaf", "const") else ("leaf" if n.op == "leaf" else "const")
+    grad = "" if n.grad is None else f", grad {fmt(n.grad, digits)}"
+    flags = " [detached]" if n.detached else ""
+    return f"{fn}: {n.name + ' = ' if n.name and n.name != n.expr else ''}{n.expr} = {fmt(n.value, digits)}{grad}{flags}"
+
+
+def graph_tree(r, digits: int = 6, limit: int = 300):
+    """The graph as PyTorch walks it, output at the root, each node's inputs below it
+    (next_functions). A node reached again is shown once and referred to by number."""
+    from rich.tree import Tree
+
+    nodes = r.nodes
+    root_node = nodes[-1]
+    root = Tree(f"[bold]#{root_node.index}[/] {_node_label(root_node, digits)}")
+    shown, count = {root_node.index}, 1
+    stack = [(root, root_node)]
+    while stack:
+        tree, node = stack.pop()
+        for p in node.parents:
+            pn = nodes[p]
+            if count >= limit:
+                tree.add(f"… (graph truncated at {limit} nodes)")
+                return root
+            if p in shown:
+                tree.add(f"[dim]#{p} (shown above)[/]")
+                continue
+            shown.add(p)
+            count += 1
+            child = tree.add(f"[bold]#{p}[/] {_node_label(pn, digits)}")
+            stack.append((child, pn))
+    return root
+
+
+def to_dot(r, digits: int = 6) -> str:
+    """Graphviz DOT, one record per node (expression | value | grad), edges input -> user,
+    as micrograd's draw_dot and torchviz's make_dot draw them: `dot -Tsvg graph.dot`."""
+    def esc(s: str) -> str:
+        return (str(s).replace("\\", "\\\\").replace('"', '\\"').replace("{", "\\{").replace("}", "\\}")
+                .replace("|", "\\|").replace("<", "\\<").replace(">", "\\>"))
+
+    lines = ["digraph agrad {", '  rankdir="LR";', '  node [shape=record, fontname="Helvetica"];']
+    for n in r.nodes:
+        head = f"{n.name} = {n.expr}" if n.name and n.name != n.expr else n.expr
+        grad = "—" if n.grad is None else fmt(n.grad, digits)
+        color = ', style=filled, fillcolor="#dddddd"' if n.detached or n.op == "const" else ""
+        lines.append(f'  n{n.index} [label="{{{esc(head)} | {esc(n.op)} | value {esc(fmt(n.value, digits))} | '
+                     f'grad {esc(grad)}}}"{color}];')
+    for n in r.nodes:
+        for p in n.parents:
+            lines.append(f"  n{p} -> n{n.index};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ import numpy as np
 from . import autodiff, higher
 from .check import against_sympy, tolerances
 from .errors import AgradError
+from .fuse import fuse
 from .program import CONSTANTS, Program, compile_source, evaluate
 from .results import Check, GradResult, NodeRow, Pass, Problem
 from .tensor import Tensor, const
@@ -134,8 +135,9 @@ def _saved(program: Program, vals: list) -> dict:
 
 
 def grad_job(req: GradRequest) -> GradResult:
-    program = compile_source(req.source)
-    wrt = _validate(program, req)
+    source_program = compile_source(req.source)
+    wrt = _validate(source_program, req)
+    program = fuse(source_program) if req.fuse else source_program
     warnings = list(req.warnings)
     for name in req.bindings:
         if name not in program.variables:
@@ -192,6 +194,14 @@ def grad_job(req: GradRequest) -> GradResult:
         canon, method, graph_nodes = _higher(program, point, leaves, wrt, order, target, seed, dtype)
         derivatives = higher.expand_symmetric(canon, wrt, {v: leaves[v].shape for v in wrt})
 
+    saved = _saved(program, vals)
+    check_program, check_vals = program, vals
+    if req.fuse:  # the check and the unfused count read the fine-grained graph
+        check_program = source_program
+        check_vals = evaluate(source_program, leaves, dtype)
+        unfused = _saved(source_program, check_vals)
+        saved.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
+
     rtol, atol = tolerances(dtype) if np.issubdtype(dtype, np.floating) else (0.0, 0.0)
     rtol = req.rtol if req.rtol is not None else rtol
     atol = req.atol if req.atol is not None else atol
@@ -201,7 +211,7 @@ def grad_job(req: GradRequest) -> GradResult:
         check = Check("skipped", "nothing to differentiate", rtol, atol)
     else:
         canon_keys = set(higher.canonical_keys(wrt, order))
-        check = against_sympy(program, {n: t.shape for n, t in leaves.items()}, point, vals,
+        check = against_sympy(check_program, {n: t.shape for n, t in leaves.items()}, point, check_vals,
                               {k: v for k, v in derivatives.items() if k in canon_keys},
                               seed=seed, jacobian=req.jacobian, rtol=rtol, atol=atol, timeout=req.check_timeout)
 
@@ -209,7 +219,7 @@ def grad_job(req: GradRequest) -> GradResult:
         expression=req.source, dtype=req.dtype, output_shape=tuple(y.shape), value=y.value, wrt=wrt,
         gradients=gradients, derivatives={",".join(k): v for k, v in derivatives.items()},
         nodes=_rows(program, vals, first_grads if not req.jacobian else {}), passes=passes, check=check,
-        order=order, jacobian=req.jacobian, seed=seed, saved=_saved(program, vals),
+        order=order, jacobian=req.jacobian, seed=seed, saved=saved,
         problems=_problems(program, vals, first_grads if not req.jacobian else {}), warnings=warnings,
         method=method, graph_nodes=graph_nodes or len(program.nodes))
     if req.hessian:

@@ -8,10 +8,12 @@ from .ops import sum_to
 from .tensor import Tensor, const, grad_mode
 
 
-def toposort(roots) -> list[Tensor]:
+def toposort(roots, stop=()) -> list[Tensor]:
     """Nodes that require a gradient, inputs before their users. Iterative: a chain of
-    100,000 ops must not hit Python's recursion limit (micrograd's recursive sort does)."""
-    order, seen = [], set()
+    100,000 ops must not hit Python's recursion limit (micrograd's recursive sort does).
+    Nodes in `stop` are treated as leaves (their inputs are not visited)."""
+    order, seen = [], {id(s) for s in stop}
+    order.extend(s for s in stop if s.requires_grad)
     stack = [(r, False) for r in roots if r.requires_grad]
     while stack:
         node, expanded = stack.pop()
@@ -54,7 +56,7 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool) -> dict:
+def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=()) -> dict:
     """One backward pass from `roots`. Returns {node: gradient} for every node reached.
 
     With create_graph the rules run in grad mode, so the returned gradients are themselves
@@ -66,11 +68,12 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool) -> dic
         if r.requires_grad:
             s = _seed(r, s)
             grads[r] = grads[r] + s if r in grads else s
-    order = toposort(roots)
+    order = toposort(roots, stop)
+    stop_ids = {id(s) for s in stop}
     with grad_mode(create_graph), np.errstate(all="ignore"):  # non-finite results are reported, not warned
         for node in reversed(order):
             op = node.op
-            if op is None:
+            if op is None or id(node) in stop_ids:
                 continue
             g = grads.get(node)
             if g is None:

@@ -111,8 +111,9 @@ def _tie_mask(a, b, first: bool):
 def _pow_base(g, out, a, b):
     d = g * b * a ** (b - 1)
     zero = np.asarray(b.value == 0)
-    # d/da a**0 is 0 even at a = 0 (0 * inf would be nan); PyTorch masks the same way
-    return where(d, const(0, d), cond=~zero) if zero.any() else d
+    # d/da a**0 is 0 even at a = 0 (0 * inf would be nan), as PyTorch masks it. Only for a
+    # constant exponent: a mask would cut d/db of this gradient, which is a**-1, not 0.
+    return where(d, const(0, d), cond=~zero) if zero.any() and not b.requires_grad else d
 
 
 def _pow_exponent(g, out, a, b):

@@ -198,7 +198,8 @@ class _Parser:
             self.depth -= 1
             # -2 is the number -2, so `--x -1.5` style values and `2**-1` read naturally
             if tok[1] == "-" and isinstance(operand, Num):
-                return Num(-operand.value, "-" + operand.text, (tok[2], operand.span[1]))
+                text = operand.text[1:] if operand.text.startswith("-") else "-" + operand.text
+                return Num(-operand.value, text, (tok[2], operand.span[1]))
             return Unary(tok[1], operand, (tok[2], operand.span[1]))
         return self.power()
 
