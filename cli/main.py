@@ -153,6 +153,9 @@ Examples:
                                           "and recompute the chain in backward (checkpointing).")
 @click.option("--dtype", type=click.Choice(["float64", "float32", "float16", "int64", "int32"]), default="float64",
               show_default=True, help="dtype of every value.")
+@click.option("--expect", "expect", multiple=True, metavar="CLAIMS",
+              help='Your claim, checked against AD and SymPy: "x1=80,x2=40", "x1: 4*x1*(x1**2 + 2*x2)", '
+                   '"x1,x2=16" (a mixed partial). A wrong claim exits 1.')
 @click.option("--check/--no-check", default=True, show_default=True, help="Compare every derivative with SymPy.")
 @click.option("--rtol", type=float, help="Relative tolerance of the check (default: from the dtype's epsilon).")
 @click.option("--atol", type=float, help="Absolute tolerance of the check (default: from the dtype's epsilon).")
@@ -161,19 +164,23 @@ Examples:
 @_output_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
-             zero_grad, show_graph, dot_file, fuse, dtype, check, rtol, atol, check_timeout, fmt, as_json,
+             zero_grad, show_graph, dot_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
              precision):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
         from agrad.core.api import GradRequest, grad_job
+        from agrad.core.claims import parse_claims
 
         source = _read_expr(expr)
+        claims = {}
+        for text in expect:
+            claims.update(parse_claims(text))
         bindings = _bindings(ctx, var)
         req = GradRequest(
             source=source, bindings=bindings, wrt=_wrt_list(wrt), dtype=dtype,
             grad_output=_seed_value(grad_output), repeat=repeat, backward=backward_n,
             retain_graph=retain_graph, zero_grad=zero_grad, order=order, hessian=hessian, jacobian=jacobian,
-            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout, fuse=fuse)
+            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout, fuse=fuse, expect=claims or None)
         result = grad_job(req)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
@@ -265,6 +272,55 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
     ctx.exit(EXIT_INPUT if file_errors else EXIT_FAILED if summary["failed"] else EXIT_OK)
 
 
+GRADCHECK_HELP = f"""Compare AD with finite differences, as torch.autograd.gradcheck does.
+
+\b
+Every entry of the analytical Jacobian (AD) must satisfy
+|analytical - numerical| <= atol + rtol * |numerical|, where the numerical
+one uses central differences with step --eps. The defaults are PyTorch's
+(eps 1e-6, atol 1e-5, rtol 1e-3). --order 2 checks the second derivatives
+against differences of the AD gradient (gradgradcheck). No SymPy is used.
+On failure both Jacobians are printed side by side, differing entries marked.
+
+\b
+Examples:
+  agrad gradcheck "sigmoid(x)" --x "[[0.1, -2], [3, 0.5]]"
+  agrad gradcheck "sum(x**3 * y)" --x "[1, 2]" --y 0.5 --order 2
+
+{EXIT_CODES}
+"""
+
+
+@cli.command("gradcheck", cls=BindingCommand, help=GRADCHECK_HELP, no_args_is_help=True)
+@click.argument("expr")
+@click.option("-v", "--var", "var", multiple=True, metavar="NAME=VALUE", help="Bind a variable (repeatable).")
+@click.option("--wrt", metavar="X,Y", help="Variables to check (default: every bound variable).")
+@click.option("--eps", type=float, default=1e-6, show_default=True, help="Finite-difference step.")
+@click.option("--atol", type=float, default=1e-5, show_default=True, help="Absolute tolerance.")
+@click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance.")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="1: gradcheck; 2: also second derivatives (gradgradcheck).")
+@click.option("--grad-output", metavar="VALUE", help="Seed that turns a vector output into a scalar for --order 2.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--precision", type=click.IntRange(1, 17), default=8, show_default=True,
+              help="Significant digits in the table.")
+@click.pass_context
+def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision):
+    fmt = "json" if as_json else "table"
+    with _errors(fmt):
+        from agrad.core.api import GradcheckRequest, gradcheck_job
+
+        res = gradcheck_job(GradcheckRequest(_read_expr(expr), _bindings(ctx, var), wrt=_wrt_list(wrt), eps=eps,
+                                             atol=atol, rtol=rtol, order=order, grad_output=_seed_value(grad_output)))
+    from agrad.cli import render
+
+    if as_json:
+        click.echo(render.to_json(res))
+    else:
+        render.render_gradcheck(res, _console(), precision)
+    ctx.exit(EXIT_OK if res["ok"] else EXIT_FAILED)
+
+
 # ---- helpers ------------------------------------------------------------------------------------
 def _read_expr(expr: str) -> str:
     if expr == "-":
@@ -305,9 +361,13 @@ def _seed_value(text):
 
 
 def _console():
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # Piped or captured output has no terminal width to follow; 80 columns would fold formulas.
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def _emit(result, fmt: str, precision: int):

@@ -129,7 +129,7 @@ def to_csv(r) -> str:
 # ---- table (rich) -----------------------------------------------------------------------------
 def _verdict(item) -> str:
     return {"ok": f"[green]{TICK}[/]", "mismatch": f"[bold red]{CROSS}[/]", "kink": f"[yellow]{KINK} kink[/]",
-            "skipped": "skipped"}[item.verdict]
+            "unverified": "[yellow]?[/]"}.get(item.verdict, item.verdict)
 
 
 def _partial_label(key: str) -> str:
@@ -185,6 +185,8 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
             p.add_row(str(ps.number), str(ps.forward), *[fmt(ps.gradients[v], digits) for v in r.wrt])
         console.print(p)
     render_check(r, console, digits)
+    if r.expect is not None:
+        render_claims(r.expect, console, digits)
     extra = []
     if r.saved:
         extra.append(f"saved for backward: {r.saved['values']} values, {r.saved['bytes']:,} bytes"
@@ -206,7 +208,7 @@ def render_check(r, console, digits: int):
     if c.status in ("off",):
         console.print("check: off (--no-check)")
         return
-    if c.status == "skipped" and not c.items:
+    if c.status == "skipped" and not c.items:  # nothing to compare at all
         console.print(f"[yellow]check skipped: {c.reason}[/]", highlight=False)
         rows = [(k, v) for k, v in r.derivatives.items()]
         t = Table(header_style="bold")
@@ -218,22 +220,27 @@ def render_check(r, console, digits: int):
         return
     t = Table(title=f"derivatives vs SymPy (rtol {c.rtol:.2g}, atol {c.atol:.2g}, {r.dtype})",
               title_justify="left", header_style="bold")
+    show_fd = any(i.fd is not None for i in c.items)
     for col, just in (("derivative", "left"), ("AD", "right"), ("SymPy formula", "left"), ("SymPy value", "right"),
-                      ("|error|", "right"), ("", "left")):
+                      ("|error|", "right")) + ((("finite diff.", "right"),) if show_fd else ()) + (("", "left"),):
         t.add_column(col, justify=just, overflow="fold")
     for i in c.items:
-        formula = i.formula if isinstance(i.formula, str) else _formula_summary(i.formula)
-        t.add_row(_partial_label(i.key), fmt(i.ad, digits), formula, fmt(i.sympy, digits),
-                  "—" if i.error is None else f"{i.error:.1e}", _verdict(i))
+        formula = i.formula if isinstance(i.formula, str) or i.formula is None else _formula_summary(i.formula)
+        fd = (fmt(i.fd, digits),) if show_fd else ()
+        t.add_row(_partial_label(i.key), fmt(i.ad, digits), formula or "—", fmt(i.sympy, digits),
+                  "—" if i.error is None else f"{i.error:.1e}", *fd, _verdict(i))
     console.print(t)
     if r.order > 1 and len(r.wrt) > 1 and not r.hessian:
         console.print("mixed partials are symmetric: each is shown once (JSON lists every order of the variables)")
     if r.hessian is not None:
         render_hessian(r.hessian, console, digits)
-    notes = sorted({i.note for i in c.items if i.note and i.verdict == "kink"})
+    notes = sorted({i.note for i in c.items if i.note and i.verdict != "ok" or "ill-conditioned" in i.note})
     for n in notes:
         console.print(f"[yellow]{n}[/]", highlight=False)
-    summary = {"ok": f"[green]{TICK} every derivative agrees with SymPy[/]",
+    kinks = sum(i.verdict == "kink" for i in c.items)
+    agree = (f"{TICK} no derivative disagrees with SymPy ({kinks} at a non-differentiable point)" if kinks
+             else f"{TICK} every derivative agrees with SymPy")
+    summary = {"ok": f"[green]{agree}[/]",
                "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]",
                "skipped": f"[yellow]check skipped: {c.reason}[/]"}[c.status]
     console.print(summary + f" ({c.seconds:.2f} s)", highlight=False)
@@ -385,3 +392,43 @@ def to_dot(r, digits: int = 6) -> str:
             lines.append(f"  n{p} -> n{n.index};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def render_claims(claims: dict, console, digits: int):
+    from rich.table import Table
+
+    t = Table(title="your claims (--expect)", title_justify="left", header_style="bold")
+    for col, just in (("derivative", "left"), ("claimed", "left"), ("claimed value", "right"),
+                      ("true value", "right"), ("", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for key, v in claims.items():
+        t.add_row(_partial_label(key), str(v["claimed"]), fmt(v["claimed_value"], digits), fmt(v["actual"], digits),
+                  f"[green]{TICK}[/]" if v["ok"] else f"[bold red]{CROSS}[/]")
+    console.print(t)
+    for key, v in claims.items():
+        if not v["ok"]:
+            console.print(f"[bold red]{CROSS} {_partial_label(key)}:[/] {v['detail']}", highlight=False)
+
+
+def render_gradcheck(res: dict, console, digits: int):
+    from rich.table import Table
+
+    title = "gradgradcheck" if res["order"] == 2 else "gradcheck"
+    for b in res["blocks"]:
+        t = Table(title=f"{title}: d({b['of']})/d{b['wrt']} (eps {res['eps']:g}, atol {res['atol']:g}, "
+                        f"rtol {res['rtol']:g})", title_justify="left", header_style="bold")
+        for col, just in (("entry", "left"), ("numerical", "right"), ("analytical", "right"),
+                          ("|difference|", "right"), ("", "left")):
+            t.add_column(col, justify=just)
+        a, n, bad = b["analytical"], b["numerical"], b["bad"]
+        entries = list(np.ndindex(*a.shape))
+        shown = entries if len(entries) <= 60 else [e for e in entries if bad[e]][:60] or entries[:20]
+        for e in shown:
+            t.add_row(str(list(e)) if e else "()", fmt(n[e], digits), fmt(a[e], digits), f"{abs(a[e] - n[e]):.1e}",
+                      f"[bold red]{CROSS}[/]" if bad[e] else f"[green]{TICK}[/]")
+        if len(shown) < len(entries):
+            t.add_row("…", f"({len(entries) - len(shown)} more entries)", "", "", "")
+        console.print(t)
+    verdict = (f"[green]{TICK} {title} passed[/]" if res["ok"] else
+               f"[bold red]{CROSS} {title} failed: {sum(int(b['bad'].sum()) for b in res['blocks'])} entries differ[/]")
+    console.print(verdict, highlight=False)

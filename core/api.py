@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import autodiff, higher
-from .check import against_sympy, tolerances
+from . import numeric
+from .check import add_finite_differences, against_sympy, fd_only, tolerances
+from .claims import claim_order, judge
 from .errors import AgradError
 from .fuse import fuse
 from .program import CONSTANTS, Program, compile_source, evaluate
@@ -38,6 +40,7 @@ class GradRequest:
     atol: float | None = None
     check_timeout: float = 10.0
     fuse: bool = False
+    expect: dict | None = None  # claims: {"x": "80" or a formula, "x,y": ...}
     warnings: list = field(default_factory=list)
 
 
@@ -64,7 +67,7 @@ def _validate(program: Program, req: GradRequest):
         limit = MAX_ORDER if label == "--order" else MAX_PASSES
         if not 1 <= n <= limit:
             raise AgradError(f"{label} must be between 1 and {limit}, got {n}", kind="usage")
-    order = max(req.order, 2 if req.hessian else 1)
+    order = max(req.order, 2 if req.hessian else 1, claim_order(req.expect) if req.expect else 1)
     if len(wrt) > 1 and sum(len(wrt) ** k for k in range(1, order + 1)) > MAX_PARTIALS:
         raise AgradError(f"--order {order} over {len(wrt)} variables means more than {MAX_PARTIALS:,} partial "
                          f"derivatives; lower the order or differentiate fewer variables (--wrt)", kind="limit")
@@ -173,7 +176,7 @@ def grad_job(req: GradRequest) -> GradResult:
 
     derivatives: dict = {}
     method, graph_nodes = "reverse", 0
-    order = max(req.order, 2 if req.hessian else 1)
+    order = max(req.order, 2 if req.hessian else 1, claim_order(req.expect) if req.expect else 1)
     if req.jacobian:
         if order > 1:
             raise AgradError("--jacobian gives first derivatives; use --order or --hessian without it", kind="usage")
@@ -214,6 +217,7 @@ def grad_job(req: GradRequest) -> GradResult:
         check = against_sympy(check_program, {n: t.shape for n, t in leaves.items()}, point, check_vals,
                               {k: v for k, v in derivatives.items() if k in canon_keys},
                               seed=seed, jacobian=req.jacobian, rtol=rtol, atol=atol, timeout=req.check_timeout)
+        _third_opinion(check, check_program, point, wrt, derivatives, seed, y, rtol)
 
     result = GradResult(
         expression=req.source, dtype=req.dtype, output_shape=tuple(y.shape), value=y.value, wrt=wrt,
@@ -224,7 +228,25 @@ def grad_job(req: GradRequest) -> GradResult:
         method=method, graph_nodes=graph_nodes or len(program.nodes))
     if req.hessian:
         result.hessian = hessian_summary(derivatives, wrt, {v: leaves[v].shape for v in wrt}, rtol, atol)
+    if req.expect:
+        result.expect = judge(req.expect, result.derivatives, point, rtol, atol, source=req.source,
+                              shapes={n: t.shape for n, t in leaves.items()})
     return result
+
+
+def _third_opinion(check, program, point, wrt, derivatives, seed, y, rtol):
+    """Finite differences beside AD and SymPy (first order), one-sided ones at a kink."""
+    if not check.items and check.status == "skipped":
+        check.items = fd_only({k: v for k, v in derivatives.items()})
+    if not any(len(i.key.split(",")) == 1 for i in check.items):
+        return
+    p64 = {n: np.asarray(v, dtype=np.float64) for n, v in point.items()}
+    fd = numeric.first_derivatives(program, p64, wrt, seed)
+    sides = None
+    if fd is not None and any(i.verdict == "kink" for i in check.items):
+        sides = tuple(numeric.first_derivatives(program, p64, wrt, seed, side=s) for s in (-1, 1))
+    scale = max(1.0, float(np.max(np.abs(np.asarray(y.value, dtype=np.float64)), initial=0.0)))
+    add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * rtol), atol=1e-6 * scale)
 
 
 def _cast(v: np.ndarray, dtype) -> object:
@@ -290,3 +312,71 @@ def hessian_summary(derivatives: dict, wrt: list, shapes: dict, rtol: float, ato
     else:
         kind = "degenerate (a zero eigenvalue: the second-order test cannot decide)"
     return {"labels": labels, "matrix": H, "symmetric": symmetric, "eigenvalues": eig, "kind": kind}
+
+
+@dataclass
+class GradcheckRequest:
+    source: str
+    bindings: dict
+    wrt: list | None = None
+    eps: float = 1e-6  # PyTorch's gradcheck defaults, with the same meaning
+    atol: float = 1e-5
+    rtol: float = 1e-3
+    order: int = 1  # 2: gradgradcheck
+    grad_output: object = None
+
+
+def gradcheck_job(req: GradcheckRequest) -> dict:
+    """Numerical against analytical Jacobians, entry by entry: |a - n| <= atol + rtol * |n|.
+    Order 2 compares the Hessian with differences of the AD gradient (gradgradcheck)."""
+    from . import numeric
+
+    program = compile_source(req.source)
+    wrt = _validate(program, GradRequest(req.source, req.bindings, wrt=req.wrt))
+    if req.order not in (1, 2):
+        raise AgradError("gradcheck takes --order 1 or 2", kind="usage")
+    point = {n: np.asarray(v, dtype=np.float64) for n, v in req.bindings.items()}
+
+    def leaves_at(p):
+        return {n: Tensor(_cast(v, np.float64), requires_grad=n in wrt, name=n) for n, v in p.items()}
+
+    def output(p):
+        lv = leaves_at(p)
+        y = evaluate(program, lv, np.float64)[program.output]
+        return lv, y
+
+    lv, y = output(point)
+    seed = _seed_array(GradRequest(req.source, {}, grad_output=req.grad_output), y)
+    blocks = []
+    if req.order == 1:
+        for v in wrt:
+            analytical = _jacobian(y, lv[v])
+            numerical = numeric.jacobian(numeric.output_fn(program, point, v), point[v], h=req.eps)
+            blocks.append(_block("y", v, analytical, numerical, req))
+    else:
+        if y.shape != () and seed is None:
+            autodiff._seed(y, None)
+
+        def ad_grad(p, v):
+            lv2, y2 = output(p)
+            target = y2 if seed is None else _seeded(y2, seed)
+            (g,) = autodiff.grad(target, [lv2[v]])
+            return g.value
+
+        target = y if seed is None else _seeded(y, seed)
+        canon, _ = higher.reverse_derivatives(target, lv, wrt, 2)
+        hess = higher.expand_symmetric(canon, wrt, {v: lv[v].shape for v in wrt})
+        for v in wrt:
+            for w in wrt:
+                numerical = numeric.jacobian(lambda x: ad_grad({**point, w: x}, v), point[w], h=req.eps)
+                blocks.append(_block(f"d/d{v}", w, np.asarray(hess[(v, w)]), numerical, req))
+    return {"expression": req.source, "order": req.order, "eps": req.eps, "atol": req.atol, "rtol": req.rtol,
+            "blocks": blocks, "ok": all(b["ok"] for b in blocks)}
+
+
+def _block(of: str, wrt: str, analytical, numerical, req) -> dict:
+    analytical = np.asarray(analytical, dtype=np.float64)
+    numerical = np.asarray(numerical, dtype=np.float64).reshape(analytical.shape)
+    bad = ~(np.abs(analytical - numerical) <= req.atol + req.rtol * np.abs(numerical))
+    return {"of": of, "wrt": wrt, "analytical": analytical, "numerical": numerical, "bad": bad,
+            "ok": not bool(bad.any())}

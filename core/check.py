@@ -125,8 +125,15 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                         cache[key[:k]] = S.jacobian(cache[key[: k - 1]], syms[key[k - 1]])
             keys = list(derivatives)
             names = list(shapes)
-            run = S.evaluator(S.flat(syms[n] for n in names), S.flat(cache[k] for k in keys))
-            flat_vals = run(S.flat(np.asarray(point[n], dtype=np.float64) for n in names))
+            flat_syms, flat_exprs = S.flat(syms[n] for n in names), S.flat(cache[k] for k in keys)
+            flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
+            flat_vals = S.evaluator(flat_syms, flat_exprs)(flat_point)
+            ad_flat = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
+            flat64 = None
+            if not close(ad_flat, flat_vals, rtol, atol).all():
+                # the same formulas in float64: where AD agrees with these but not with the exact
+                # value, the point is ill-conditioned (float64 rounding of the inputs is amplified)
+                flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
     except _Timeout:
         return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (--check-timeout)",
                      rtol, atol, seconds=time.perf_counter() - t0)
@@ -135,13 +142,15 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                      seconds=time.perf_counter() - t0)
 
     kinks = kink_nodes(program, values)
-    at_kink = _dependencies(program, [a for k in kinks for a in program.nodes[k].args]) if kinks else set()
+    kink_deps = [(k, _dependencies(program, program.nodes[k].args)) for k in kinks]
+    at_kink = set().union(*(d for _, d in kink_deps))
     nonsmooth = any(n.kind == "op" and n.op.kink and n.op.name != "pow" for n in program.nodes)
     items, pos = [], 0
     for key in keys:
         ad = np.asarray(derivatives[key], dtype=np.float64)
         n = ad.size
         sv = np.asarray(flat_vals[pos:pos + n], dtype=np.float64).reshape(ad.shape)
+        sv64 = None if flat64 is None else np.asarray(flat64[pos:pos + n], dtype=np.float64).reshape(ad.shape)
         pos += n
         formulas = np.vectorize(str, otypes=[object])(cache[key])
         formula = formulas[()] if formulas.shape == () else formulas.tolist()
@@ -152,10 +161,15 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
         err = float(known.max()) if known.size else (float("nan") if diff.size else 0.0)
         if at_kink & set(key):
             verdict = "kink"
-            note = (f"non-differentiable point at {program.label(kinks[0])}: agrad follows PyTorch's "
+            where = next(program.label(k) for k, d in kink_deps if d & set(key))
+            note = (f"non-differentiable point at {where}: agrad follows PyTorch's "
                     f"subgradient; " + ("SymPy agrees" if good.all() else "SymPy's value differs"))
         elif good.all():
             verdict, note = "ok", ""
+        elif sv64 is not None and (good | close(ad, sv64, rtol, atol)).all():
+            verdict = "ok"
+            note = (f"ill-conditioned point: AD agrees with SymPy's formula evaluated in float64; the exact "
+                    f"derivative differs by {err:.2g}, which float64 rounding of the inputs explains")
         elif nonsmooth and np.all(good | (np.isnan(sv) & np.isfinite(ad))):
             verdict = "kink"
             note = ("SymPy's derivative is undefined here (a DiracDelta or Heaviside at a tie of two branches "
@@ -166,3 +180,44 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                                verdict=verdict, note=note))
     status = "failed" if any(i.verdict == "mismatch" for i in items) else "ok"
     return Check(status, "", rtol, atol, items, seconds=time.perf_counter() - t0)
+
+
+def add_finite_differences(check: Check, fd: dict | None, one_sided: tuple | None, *, rtol: float, atol: float):
+    """The third opinion. Every item gets the finite-difference value and a note saying
+    which of AD, SymPy and finite differences agree; a kink also gets its one-sided derivatives."""
+    if fd is None:
+        return
+    for item in check.items:
+        key = tuple(item.key.split(","))
+        if key not in fd:
+            continue
+        item.fd = fd[key]
+        ad_fd = bool(close(item.ad, item.fd, rtol, atol).all())
+        sym_fd = item.sympy is not None and bool(close(item.sympy, item.fd, rtol, atol).all())
+        if item.verdict == "ok" and item.note.startswith("ill-conditioned"):
+            continue
+        if item.verdict == "ok" and not ad_fd:
+            item.note = ("AD and SymPy agree, finite differences do not: the point is likely ill-conditioned "
+                         "for differences")
+        elif item.verdict == "ok":
+            item.note = "AD, SymPy and finite differences agree"
+        elif item.verdict == "mismatch":
+            side = "AD" if ad_fd else "SymPy" if sym_fd else "neither"
+            item.note = f"AD and SymPy disagree; finite differences side with {side}"
+        elif item.verdict == "kink" and one_sided is not None:
+            left, right = one_sided[0][key], one_sided[1][key]
+            item.note += f"; left derivative {_brief(left)}, right derivative {_brief(right)}"
+        elif item.verdict == "unverified":
+            item.verdict = "ok" if ad_fd else "unverified"
+            item.note = ("AD and finite differences agree (SymPy skipped)" if ad_fd else
+                         "AD and finite differences disagree and SymPy was skipped: cannot tell which is right")
+
+
+def _brief(v) -> str:
+    a = np.asarray(v, dtype=np.float64)
+    return f"{float(a):.10g}" if a.ndim == 0 else np.array2string(a, precision=8, threshold=6, separator=", ")
+
+
+def fd_only(derivatives: dict) -> list:
+    """Items for first-order derivatives when SymPy was skipped: AD against differences alone."""
+    return [CheckItem(key_text(k), np.asarray(v), verdict="unverified") for k, v in derivatives.items() if len(k) == 1]

@@ -114,3 +114,96 @@ def test_directories_are_searched_for_toml(tmp_path):
 ])
 def test_expect_syntax(text, claims):
     assert parse_claims(text) == claims
+
+
+def grad(*args):
+    return CliRunner().invoke(cli, ["grad", *args])
+
+
+def test_expect_right_and_wrong_claims():
+    r = grad("(x1**2 + 2*x2)**2", "--x1", "2", "--x2", "3", "--expect", "x1=80,x2=40",
+             "--expect", "x1: 4*x1*(x1**2 + 2*x2)", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
+    r = grad("(x1**2 + 2*x2)**2", "--x1", "2", "--x2", "3", "--expect", "x1=80,x2=41")
+    assert r.exit_code == 1
+    assert "∂y/∂x2: claimed 41.0, but the derivative is 40.0" in r.stdout
+
+
+def test_expect_formula_that_fails_is_explained():
+    r = grad("sin(x)**2", "--x", "0.5", "--expect", "x: 2*sin(x)", "--json")
+    d = json.loads(r.stdout)
+    assert r.exit_code == 1 and d["ok"] is False
+    assert d["expect"]["x"]["detail"].endswith("claim - derivative simplifies to 2*(1 - cos(x))*sin(x)")
+
+
+def test_expect_a_mixed_partial_raises_the_order():
+    r = grad("(x1**2 + 2*x2)**2", "--x1", "2", "--x2", "3", "--expect", "x1,x2=16", "--json")
+    d = json.loads(r.stdout)
+    assert r.exit_code == 0 and d["order"] == 2 and d["expect"]["x1,x2"]["ok"]
+
+
+def test_three_way_verdict_names_who_agrees():
+    r = grad("x**3 + y", "--x", "2", "--y", "1", "--json")
+    items = json.loads(r.stdout)["check"]["derivatives"]
+    assert items["x"]["note"] == "AD, SymPy and finite differences agree"
+    assert items["x"]["fd"] == pytest.approx(12.0, rel=1e-8)
+
+
+def test_kink_shows_left_and_right_derivatives():
+    r = grad("relu(x)", "--x", "0", "--json")
+    item = json.loads(r.stdout)["check"]["derivatives"]["x"]
+    assert r.exit_code == 0 and item["verdict"] == "kink"
+    assert "left derivative 0, right derivative 1" in item["note"]
+
+
+def test_point_ill_conditioned_for_differences_is_named():
+    # AD and SymPy agree; central differences with gradcheck's step cannot follow sin(1e4 x)
+    r = grad("sin(1e4 * x)", "--x", "0.3", "--json")
+    item = json.loads(r.stdout)["check"]["derivatives"]["x"]
+    assert r.exit_code == 0 and item["verdict"] == "ok"
+    assert item["note"].startswith("AD and SymPy agree, finite differences do not: the point is likely ill-conditioned")
+
+
+def test_point_ill_conditioned_for_float64_is_not_a_failure():
+    # 1e8 * 0.3 rounds in float64, and cos amplifies it: AD (like PyTorch) differs from the exact
+    # derivative at the float point by 4e-9 relative, but matches the formula evaluated in float64
+    r = grad("sin(1e8 * x)", "--x", "0.3", "--json")
+    item = json.loads(r.stdout)["check"]["derivatives"]["x"]
+    assert r.exit_code == 0 and item["verdict"] == "ok"
+    assert item["note"].startswith("ill-conditioned point: AD agrees with SymPy's formula evaluated in float64")
+
+
+def test_when_sympy_is_skipped_differences_still_verify():
+    src = "+".join(["x*y"] * 4000)
+    r = grad(src, "--x", "2", "--y", "3", "--json")
+    d = json.loads(r.stdout)
+    assert d["check"]["status"] == "skipped" and "nodes" in d["check"]["reason"]
+    assert d["check"]["derivatives"]["x"]["note"] == "AD and finite differences agree (SymPy skipped)"
+
+
+def gc(*args):
+    return CliRunner().invoke(cli, ["gradcheck", *args])
+
+
+def test_gradcheck_passes_with_pytorch_defaults():
+    r = gc("sigmoid(x)", "--x", "[[0.1, -2], [3, 0.5]]", "--json")
+    d = json.loads(r.stdout)
+    assert r.exit_code == 0 and d["ok"] and (d["eps"], d["atol"], d["rtol"]) == (1e-6, 1e-5, 1e-3)
+    (block,) = d["blocks"]
+    assert len(block["analytical"]) == 2 and len(block["analytical"][0][0]) == 2  # a (2,2,2,2) Jacobian
+
+
+def test_gradcheck_failure_prints_both_jacobians_marking_the_difference():
+    r = gc("x**3", "--x", "2", "--eps", "0.1", "--rtol", "1e-6", "--atol", "1e-6")
+    assert r.exit_code == 1
+    assert "│ ()    │     12.01 │         12 │      1.0e-02 │ ✗ │" in r.stdout
+    assert "gradcheck failed: 1 entries differ" in r.stdout
+
+
+def test_gradgradcheck_order_2():
+    r = gc("sum(x**3 * y)", "--x", "[1, 2]", "--y", "0.5", "--order", "2", "--json")
+    d = json.loads(r.stdout)
+    assert r.exit_code == 0 and d["ok"] and d["order"] == 2
+    blocks = {(b["of"], b["wrt"]): b for b in d["blocks"]}
+    assert blocks[("d/dx", "x")]["analytical"] == [[3.0, 0.0], [0.0, 6.0]]
+    assert blocks[("d/dx", "y")]["analytical"] == [3.0, 12.0]
