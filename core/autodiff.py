@@ -3,31 +3,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from operator import attrgetter
+
 from .errors import AgradError
 from .ops import sum_to
-from .tensor import Tensor, const, grad_mode
+from .tensor import Tensor, const, gc_paused, grad_mode
 
 
 def toposort(roots, stop=()) -> list[Tensor]:
-    """Nodes that require a gradient, inputs before their users. Iterative: a chain of
-    100,000 ops must not hit Python's recursion limit (micrograd's recursive sort does).
+    """Nodes that require a gradient and lead to `roots`, inputs before their users.
+    Iterative (a chain of 100,000 ops must not hit Python's recursion limit, which
+    micrograd's recursive sort does): collect the reachable nodes, then order them by
+    creation, which is a topological order because a node is made after its inputs.
     Nodes in `stop` are treated as leaves (their inputs are not visited)."""
-    order, seen = [], {id(s) for s in stop}
-    order.extend(s for s in stop if s.requires_grad)
-    stack = [(r, False) for r in roots if r.requires_grad]
+    seen = {id(s): s for s in stop if s.requires_grad}
+    stack = []
+    for r in roots:
+        if r.requires_grad and id(r) not in seen:
+            seen[id(r)] = r
+            stack.append(r)
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for p in node.parents:
+        for p in stack.pop().parents:
             if p.requires_grad and id(p) not in seen:
-                stack.append((p, False))
-    return order
+                seen[id(p)] = p
+                stack.append(p)
+    return sorted(seen.values(), key=_by_seq)
+
+
+_by_seq = attrgetter("seq")
 
 
 def unbroadcast(g: Tensor, shape) -> Tensor:
@@ -70,7 +73,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             grads[r] = grads[r] + s if r in grads else s
     order = toposort(roots, stop)
     stop_ids = {id(s) for s in stop}
-    with grad_mode(create_graph), np.errstate(all="ignore"):  # non-finite results are reported, not warned
+    with grad_mode(create_graph), np.errstate(all="ignore"), gc_paused():  # non-finite results are reported
         for node in reversed(order):
             op = node.op
             if op is None or id(node) in stop_ids:
@@ -92,8 +95,8 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
                     raise AgradError(f"no derivative rule for '{op.name}' with respect to argument {i + 1}",
                                      kind="internal")
                 gi = rule(g, node, *node.parents, **params)
-                if gi.shape != p.shape:
-                    gi = unbroadcast(gi, p.shape)
+                if gi.value.shape != p.value.shape:
+                    gi = unbroadcast(gi, p.value.shape)
                 prev = grads.get(p)
                 grads[p] = gi if prev is None else prev + gi
             if not retain_graph:

@@ -15,7 +15,7 @@ import numpy as np
 from . import parse as P
 from .errors import AgradError
 from .ops import FUNCTIONS, OPS, SYMBOLS, Op
-from .tensor import Tensor, apply
+from .tensor import Tensor, apply, gc_paused
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
@@ -227,21 +227,28 @@ class _Compiler:
 
 
 def compile_source(src: str) -> Program:
-    return _Compiler(src).compile(P.parse(src))
+    with gc_paused():
+        return _Compiler(src).compile(P.parse(src))
 
 
 def evaluate(program: Program, leaves: dict, dtype) -> list:
     """Run the program forward on Tensors. `leaves` maps variable names to Tensors."""
     vals = [None] * len(program.nodes)
-    with np.errstate(all="ignore"):  # nan/inf are reported per node afterwards, not as warnings
+    ndarray = np.ndarray
+    with np.errstate(all="ignore"), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
         for i, node in enumerate(program.nodes):
             if node.kind == "op":
+                args = node.args
                 try:
-                    vals[i] = apply(node.op, *[vals[j] for j in node.args], **node.params)
+                    if len(args) == 2 and not node.params:
+                        out = apply(node.op, vals[args[0]], vals[args[1]])
+                    else:
+                        out = apply(node.op, *[vals[j] for j in args], **node.params)
                 except (ValueError, IndexError, TypeError) as exc:
                     raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
                                      span=node.span, source=program.source) from None
-                if np.size(vals[i].value) > MAX_ELEMENTS:
+                vals[i] = out
+                if type(out.value) is ndarray and out.value.size > MAX_ELEMENTS:
                     raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
                                      f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
                                      source=program.source)

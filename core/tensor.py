@@ -5,11 +5,28 @@ stays free of any knowledge of particular operations.
 """
 from __future__ import annotations
 
+import gc
+import itertools
 from contextlib import contextmanager
 
 import numpy as np
 
 _state = {"grad": True}
+_seq = itertools.count()  # creation order: a node is always created after its inputs
+
+
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while building or walking a graph. Graphs are
+    acyclic, so there is nothing for it to find, yet with 100,000 new nodes its repeated
+    passes over every live object cost more than the arithmetic (3 us per op -> 0.8 us)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @contextmanager
@@ -31,7 +48,7 @@ class Tensor:
     `freed` marks a node whose saved values a backward pass without retain_graph released.
     """
 
-    __slots__ = ("value", "op", "parents", "params", "requires_grad", "grad", "name", "freed", "__weakref__")
+    __slots__ = ("value", "op", "parents", "params", "requires_grad", "grad", "name", "freed", "seq", "__weakref__")
 
     def __init__(self, value, requires_grad: bool = False, name: str | None = None):
         self.value = value
@@ -42,10 +59,11 @@ class Tensor:
         self.grad = None
         self.name = name
         self.freed = False
+        self.seq = next(_seq)
 
     @property
     def shape(self):
-        return np.shape(self.value)
+        return self.value.shape  # values are numpy scalars or arrays: both have .shape
 
     @property
     def dtype(self):
@@ -68,10 +86,21 @@ class Tensor:
 def apply(op, *inputs: Tensor, **params) -> Tensor:
     """Run one primitive forward; record it in the graph when grad mode is on and an input needs it."""
     out = Tensor.__new__(Tensor)
-    out.value = op.fwd(*[t.value for t in inputs], **params)
+    if len(inputs) == 2:  # the common cases unrolled: this is the hottest function
+        a, b = inputs
+        out.value = op.fwd(a.value, b.value, **params) if params else op.fwd(a.value, b.value)
+        needs = a.requires_grad or b.requires_grad
+    elif len(inputs) == 1:
+        a = inputs[0]
+        out.value = op.fwd(a.value, **params) if params else op.fwd(a.value)
+        needs = a.requires_grad
+    else:
+        out.value = op.fwd(*[t.value for t in inputs], **params)
+        needs = any(t.requires_grad for t in inputs)
     out.grad = out.name = None
     out.freed = False
-    if _state["grad"] and op.vjp is not None and any(t.requires_grad for t in inputs):
+    out.seq = next(_seq)
+    if needs and _state["grad"] and op.vjp is not None:
         out.requires_grad = True
         out.op = op
         out.parents = inputs
