@@ -78,8 +78,8 @@ def test_higher_orders_agree_with_sympy(src, point, order):
 
 @settings(**{**SETTINGS, "max_examples": 30})
 @given(expressions(st.sampled_from(["x", "0.5", "2"])), st.floats(-2, 2).map(lambda f: round(f, 3)))
-def test_taylor_mode_agrees_with_sympy_to_order_5(src, x):
-    r = grad_job(GradRequest(src, {"x": np.float64(x)}, order=5, check_timeout=10))
+def test_taylor_mode_agrees_with_sympy_to_order_4(src, x):
+    r = grad_job(GradRequest(src, {"x": np.float64(x)}, order=4, check_timeout=5))
     assert r.method == "taylor"
     _no_mismatch(r)
 
