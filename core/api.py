@@ -5,12 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import autodiff, higher
-from . import numeric
-from .check import add_finite_differences, against_sympy, fd_only, tolerances
-from .claims import claim_order, judge
+from . import autodiff
 from .errors import AgradError
-from .fuse import fuse
 from .program import CONSTANTS, Program, compile_source, evaluate
 from .results import Check, GradResult, NodeRow, Pass, Problem
 from .tensor import Tensor, const
@@ -44,6 +40,14 @@ class GradRequest:
     warnings: list = field(default_factory=list)
 
 
+def _claimed_order(req: GradRequest) -> int:
+    if not req.expect:
+        return 1
+    from .claims import claim_order
+
+    return claim_order(req.expect)
+
+
 def _validate(program: Program, req: GradRequest):
     for name in req.bindings:
         if name in CONSTANTS:
@@ -67,7 +71,7 @@ def _validate(program: Program, req: GradRequest):
         limit = MAX_ORDER if label == "--order" else MAX_PASSES
         if not 1 <= n <= limit:
             raise AgradError(f"{label} must be between 1 and {limit}, got {n}", kind="usage")
-    order = max(req.order, 2 if req.hessian else 1, claim_order(req.expect) if req.expect else 1)
+    order = max(req.order, 2 if req.hessian else 1, _claimed_order(req))
     if len(wrt) > 1 and sum(len(wrt) ** k for k in range(1, order + 1)) > MAX_PARTIALS:
         raise AgradError(f"--order {order} over {len(wrt)} variables means more than {MAX_PARTIALS:,} partial "
                          f"derivatives; lower the order or differentiate fewer variables (--wrt)", kind="limit")
@@ -138,9 +142,15 @@ def _saved(program: Program, vals: list) -> dict:
 
 
 def grad_job(req: GradRequest) -> GradResult:
+    from .check import tolerances
+
     source_program = compile_source(req.source)
     wrt = _validate(source_program, req)
-    program = fuse(source_program) if req.fuse else source_program
+    program = source_program
+    if req.fuse:  # modules only some requests need are imported when they need them (start-up time)
+        from .fuse import fuse
+
+        program = fuse(source_program)
     warnings = list(req.warnings)
     for name in req.bindings:
         if name not in program.variables:
@@ -176,7 +186,7 @@ def grad_job(req: GradRequest) -> GradResult:
 
     derivatives: dict = {}
     method, graph_nodes = "reverse", 0
-    order = max(req.order, 2 if req.hessian else 1, claim_order(req.expect) if req.expect else 1)
+    order = max(req.order, 2 if req.hessian else 1, _claimed_order(req))
     if req.jacobian:
         if order > 1:
             raise AgradError("--jacobian gives first derivatives; use --order or --hessian without it", kind="usage")
@@ -195,6 +205,8 @@ def grad_job(req: GradRequest) -> GradResult:
         fresh = evaluate(program, leaves, dtype)[program.output]  # the passes above may have freed theirs
         target = fresh if seed is None else _seeded(fresh, seed)
         canon, method, graph_nodes = _higher(program, point, leaves, wrt, order, target, seed, dtype)
+        from . import higher
+
         derivatives = higher.expand_symmetric(canon, wrt, {v: leaves[v].shape for v in wrt})
 
     saved = _saved(program, vals)
@@ -213,6 +225,9 @@ def grad_job(req: GradRequest) -> GradResult:
     elif not wrt:
         check = Check("skipped", "nothing to differentiate", rtol, atol)
     else:
+        from . import higher
+        from .check import against_sympy
+
         canon_keys = set(higher.canonical_keys(wrt, order))
         check = against_sympy(check_program, {n: t.shape for n, t in leaves.items()}, point, check_vals,
                               {k: v for k, v in derivatives.items() if k in canon_keys},
@@ -229,6 +244,8 @@ def grad_job(req: GradRequest) -> GradResult:
     if req.hessian:
         result.hessian = hessian_summary(derivatives, wrt, {v: leaves[v].shape for v in wrt}, rtol, atol)
     if req.expect:
+        from .claims import judge
+
         result.expect = judge(req.expect, result.derivatives, point, rtol, atol, source=req.source,
                               shapes={n: t.shape for n, t in leaves.items()})
     return result
@@ -236,6 +253,9 @@ def grad_job(req: GradRequest) -> GradResult:
 
 def _third_opinion(check, program, point, wrt, derivatives, seed, y, rtol):
     """Finite differences beside AD and SymPy (first order), one-sided ones at a kink."""
+    from . import numeric
+    from .check import add_finite_differences, fd_only
+
     if not check.items and check.status == "skipped":
         check.items = fd_only({k: v for k, v in derivatives.items()})
     if not any(len(i.key.split(",")) == 1 for i in check.items):
@@ -277,6 +297,8 @@ def _jacobian(y: Tensor, x: Tensor) -> np.ndarray:
 
 
 def _higher(program, point, leaves, wrt, order, target, seed, dtype):
+    from . import higher
+
     if len(wrt) == 1 and leaves[wrt[0]].shape == ():
         v = wrt[0]
         ks = higher.taylor_derivatives(program, point, v, order, seed, dtype)
@@ -329,7 +351,7 @@ class GradcheckRequest:
 def gradcheck_job(req: GradcheckRequest) -> dict:
     """Numerical against analytical Jacobians, entry by entry: |a - n| <= atol + rtol * |n|.
     Order 2 compares the Hessian with differences of the AD gradient (gradgradcheck)."""
-    from . import numeric
+    from . import higher, numeric
 
     program = compile_source(req.source)
     wrt = _validate(program, GradRequest(req.source, req.bindings, wrt=req.wrt))

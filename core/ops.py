@@ -110,6 +110,8 @@ def _tie_mask(a, b, first: bool):
 
 
 def _pow_base(g, out, a, b):
+    if not b.requires_grad and b.value.shape == () and b.value == 2:
+        return g * (a * 2)  # the square, everywhere in losses: two array ops instead of four
     d = g * b * a ** (b - 1)
     zero = np.asarray(b.value == 0)
     # d/da a**0 is 0 even at a = 0 (0 * inf would be nan), as PyTorch masks it. Only for a

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 
 from .errors import AgradError
 
@@ -18,66 +17,56 @@ MAX_SOURCE = 2_000_000  # characters; a 25,000-statement program is about 550,00
 MAX_DEPTH = 200  # nesting of parentheses, calls, brackets, unary signs and power chains
 
 
-@dataclass(slots=True)
-class Num:
-    value: float
-    text: str
-    span: tuple
+class _Syntax:
+    """A syntax-tree node: plain slotted classes (creating dataclasses costs start-up time)."""
+
+    __slots__ = ()
+
+    def __init__(self, *args):
+        for name, value in zip(self.__slots__, args):
+            setattr(self, name, value)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
 
 
-@dataclass(slots=True)
-class Name:
-    id: str
-    span: tuple
+class Num(_Syntax):
+    __slots__ = ("value", "text", "span")
 
 
-@dataclass(slots=True)
-class Unary:
-    op: str  # "-" or "+"
-    operand: object
-    span: tuple
+class Name(_Syntax):
+    __slots__ = ("id", "span")
 
 
-@dataclass(slots=True)
-class Bin:
-    op: str  # + - * / ** @
-    left: object
-    right: object
-    span: tuple
+class Unary(_Syntax):
+    __slots__ = ("op", "operand", "span")  # op: "-" or "+"
 
 
-@dataclass(slots=True)
-class Call:
-    func: str
-    args: list
-    span: tuple
-    func_span: tuple
+class Bin(_Syntax):
+    __slots__ = ("op", "left", "right", "span")  # op: + - * / ** @
 
 
-@dataclass(slots=True)
-class Index:
-    value: object
-    key: tuple  # ints and slices, numpy basic indexing
-    span: tuple
+class Call(_Syntax):
+    __slots__ = ("func", "args", "span", "func_span")
 
 
-@dataclass(slots=True)
-class ListLit:
-    items: list
-    span: tuple
+class Index(_Syntax):
+    __slots__ = ("value", "key", "span")  # key: ints and slices, numpy basic indexing
 
 
-@dataclass(slots=True)
-class Statement:
-    target: str | None
-    target_span: tuple | None
-    expr: object
+class ListLit(_Syntax):
+    __slots__ = ("items", "span")
 
 
-@dataclass(slots=True)
-class Parsed:
-    source: str
-    statements: list = field(default_factory=list)
+class Statement(_Syntax):
+    __slots__ = ("target", "target_span", "expr")
+
+
+class Parsed(_Syntax):
+    __slots__ = ("source", "statements")
+
+    def __init__(self, source: str):
+        super().__init__(source, [])
 
 
 _TOKEN = re.compile(

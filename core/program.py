@@ -6,7 +6,6 @@ the expression, so a 100,000-term sum or a 25,000-statement program costs only l
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 
@@ -186,6 +185,8 @@ class _Compiler:
             return self.add(Node("const", span=node.span, value=value))
         op = FUNCTIONS.get(f)
         if op is None:
+            import difflib  # only for this message
+
             known = sorted(set(FUNCTIONS) | set(CONSTRUCTORS))
             close = difflib.get_close_matches(f, known, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known functions: {', '.join(known)}"
