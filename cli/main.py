@@ -142,6 +142,8 @@ Examples:
 @click.option("--graph", "show_graph", is_flag=True, help="Print the graph as a tree, output at the root.")
 @click.option("--dot", "dot_file", type=click.Path(dir_okay=False, writable=True),
               help="Write the graph as Graphviz DOT (each node's value and gradient) to this file.")
+@click.option("--save", "save_file", type=click.Path(dir_okay=False, writable=True),
+              help="Write every value, gradient and derivative in full to this .npz file (numpy.load reads it).")
 @click.option("--fuse", is_flag=True, help="Fuse chains of elementwise ops into nodes that save only their input "
                                           "and recompute the chain in backward (checkpointing).")
 @click.option("--dtype", type=click.Choice(["float64", "float32", "float16", "int64", "int32"]), default="float64",
@@ -157,7 +159,7 @@ Examples:
 @_output_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
-             zero_grad, show_graph, dot_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
+             zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
              precision):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
@@ -177,6 +179,10 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
         result = grad_job(req)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
+    if save_file:
+        from agrad.cli import render
+
+        render.save_npz(result, save_file)
     if dot_file:
         from agrad.cli import render
 

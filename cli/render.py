@@ -432,3 +432,17 @@ def render_gradcheck(res: dict, console, digits: int):
     verdict = (f"[green]{TICK} {title} passed[/]" if res["ok"] else
                f"[bold red]{CROSS} {title} failed: {sum(int(b['bad'].sum()) for b in res['blocks'])} entries differ[/]")
     console.print(verdict, highlight=False)
+
+
+def save_npz(r, path):
+    """Every array in full: value, gradients (grad/x), derivatives (derivative/x,y), and each
+    node's value and gradient (node/3/value, node/3/grad)."""
+    arrays = {"value": np.asarray(r.value)}
+    arrays.update({f"grad/{k}": np.asarray(v) for k, v in r.gradients.items()})
+    arrays.update({f"derivative/{k}": np.asarray(v) for k, v in r.derivatives.items()})
+    for n in r.nodes:
+        arrays[f"node/{n.index}/value"] = np.asarray(n.value)
+        if n.grad is not None:
+            arrays[f"node/{n.index}/grad"] = np.asarray(n.grad)
+    with open(path, "wb") as fh:  # an open file keeps numpy from appending .npz to the name
+        np.savez(fh, **arrays)
