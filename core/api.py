@@ -265,7 +265,9 @@ def _third_opinion(check, program, point, wrt, derivatives, seed, y, rtol):
     sides = None
     if fd is not None and any(i.verdict == "kink" for i in check.items):
         sides = tuple(numeric.first_derivatives(program, p64, wrt, seed, side=s) for s in (-1, 1))
-    scale = max(1.0, float(np.max(np.abs(np.asarray(y.value, dtype=np.float64)), initial=0.0)))
+    finite = np.abs(np.asarray(y.value, dtype=np.float64))
+    finite = finite[np.isfinite(finite)]
+    scale = max(1.0, float(finite.max(initial=0.0)))
     add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * rtol), atol=1e-6 * scale)
 
 
