@@ -31,6 +31,9 @@ KEYS = {
     "zero_grad": (bool, "clear leaf gradients before each pass"),
     "expect_passes": (list, "leaf gradients after each pass: [{ x = [4, 12] }, ...]"),
     "expect_error": (str, "the case must fail with this error kind (e.g. 'backward', 'nonscalar', 'dtype')"),
+    "expect_grad_fn": (dict, "grad_fn of named nodes: { output = \"MeanBackward0\", z = \"MulBackward0\" }"),
+    "expect_saved": (dict, "values saved for backward: { values = 1 } (also unfused_values with fuse)"),
+    "fuse": (bool, "fuse elementwise chains (checkpointing); gradients must not change"),
     "rtol": ((int, float), "relative tolerance (default: from the dtype)"),
     "atol": ((int, float), "absolute tolerance (default: from the dtype)"),
 }
@@ -148,7 +151,8 @@ def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> 
             req = GradRequest(case.expr, bindings, wrt=f.get("wrt"), dtype=f.get("dtype", "float64"),
                               grad_output=seed, repeat=f.get("repeat", 1), backward=f.get("backward", 1),
                               retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
-                              order=order, jacobian=f.get("jacobian", False), check=check, rtol=f.get("rtol"),
+                              order=order, jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
+                              check=check, rtol=f.get("rtol"),
                               atol=f.get("atol"), check_timeout=check_timeout)
             result = grad_job(req)
         except AgradError as exc:
@@ -191,9 +195,26 @@ def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> 
                 if k not in got or not np.allclose(got[k], np.asarray(v, dtype=np.float64), rtol=1e-12, atol=0):
                     res.status = "FAIL"
                     res.messages.append(f"pass {i + 1}: {k}: expected {v}, got {np.asarray(got.get(k)).tolist()}")
+        _expect_graph(f, result, point, res)
         res.points.append(entry)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _expect_graph(f: dict, result, point: dict, res: CaseResult):
+    """expect_grad_fn and expect_saved: graph facts as PyTorch would show them."""
+    names = {n.name: n for n in result.nodes if n.name}
+    names["output"] = result.nodes[-1]
+    for name, want in f.get("expect_grad_fn", {}).items():
+        node = names.get(name)
+        got = None if node is None else (node.op if node.requires_grad and not node.is_leaf else "None")
+        if got != want:
+            res.status = "FAIL"
+            res.messages.append(f"at {_point_text(point)}: grad_fn of {name}: expected {want}, got {got}")
+    for key, want in f.get("expect_saved", {}).items():
+        if result.saved.get(key) != want:
+            res.status = "FAIL"
+            res.messages.append(f"at {_point_text(point)}: saved {key}: expected {want}, got {result.saved.get(key)}")
 
 
 def _point_text(point: dict) -> str:

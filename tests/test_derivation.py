@@ -207,3 +207,20 @@ def test_gradgradcheck_order_2():
     blocks = {(b["of"], b["wrt"]): b for b in d["blocks"]}
     assert blocks[("d/dx", "x")]["analytical"] == [[3.0, 0.0], [0.0, 6.0]]
     assert blocks[("d/dx", "y")]["analytical"] == [3.0, 12.0]
+
+
+def test_graph_expectations_can_fail(tmp_path):
+    text = '''
+[[case]]
+name = "graph facts"
+expr = "z = x * 2; sum(exp(sin(z)))"
+at = { x = [0.1, 0.2] }
+fuse = true
+expect_grad_fn = { z = "AddBackward0", output = "SumBackward0" }
+expect_saved = { values = 7 }
+'''
+    d = json.loads(run("check", str(write(tmp_path, text)), "--json").stdout)
+    (case,) = d["cases"]
+    assert case["status"] == "FAIL"
+    assert case["messages"] == ["at x=[0.1, 0.2]: grad_fn of z: expected AddBackward0, got MulBackward0",
+                                "at x=[0.1, 0.2]: saved values: expected 7, got 2"]
