@@ -277,17 +277,7 @@ class _Parser:
             inner.span = (start, close[3])  # the label of (a + b) keeps its parentheses
             return inner
         if text == "[":
-            self.enter((start, end))
-            self.brackets += 1
-            items = []
-            while self.peek()[1] != "]":
-                items.append(self.expr())
-                if self.peek()[1] != ",":
-                    break
-                self.take()
-            self.brackets -= 1
-            close = self.expect("]", "']' to close the list")
-            self.depth -= 1
+            items, close = self.bracketed((start, end), "]", "']' to close the list")
             if not items:
                 self.error("an empty list has no value", (start, close[3]))
             return ListLit(items, (start, close[3]))
@@ -302,18 +292,23 @@ class _Parser:
     def call(self, name_tok):
         _, fname, start, end = name_tok
         self.take()  # (
-        self.enter((start, end))
+        args, close = self.bracketed((start, end), ")", f"')' to close the call to {fname}")
+        return Call(fname, args, (start, close[3]), (start, end))
+
+    def bracketed(self, opened, closer, what):
+        """Comma-separated expressions up to `closer`: a list's items or a call's arguments."""
+        self.enter(opened)
         self.brackets += 1
-        args = []
-        while self.peek()[1] != ")":
-            args.append(self.expr())
+        items = []
+        while self.peek()[1] != closer:
+            items.append(self.expr())
             if self.peek()[1] != ",":
                 break
             self.take()
         self.brackets -= 1
-        close = self.expect(")", f"')' to close the call to {fname}")
+        close = self.expect(closer, what)
         self.depth -= 1
-        return Call(fname, args, (start, close[3]), (start, end))
+        return items, close
 
 
 def parse(src: str) -> Parsed:
