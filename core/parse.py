@@ -153,6 +153,11 @@ class _Parser:
             out.statements.append(self.statement())
             tok = self.peek()
             if tok[0] != "end" and tok[1] not in (";", "\n"):
+                prev = self.toks[self.i - 1]
+                if (prev[0] in ("num", "name") or prev[1] in ")]") and (tok[0] in ("num", "name") or tok[1] == "("):
+                    hint = f" (write {prev[1]}*{tok[1]})" if prev[0] != "op" and tok[0] != "op" else ""
+                    self.error(f"multiplication needs '*' between {prev[1]!r} and {tok[1]!r}{hint}",
+                               (tok[2], tok[3]))
                 self.error(f"unexpected {tok[1]!r} after a complete expression "
                            "(separate statements with ';' or a new line)", (tok[2], tok[3]))
         if not out.statements:

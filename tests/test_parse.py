@@ -79,7 +79,10 @@ def test_spans_point_at_the_source_text():
     ("f(x) = 1", "unexpected '='", 5),
     ("w[x]", "indices and slice bounds must be whole numbers", 2),
     ("w[1.5]", "indices and slice bounds must be whole numbers", 2),
-    ("x y", "unexpected 'y' after a complete expression", 2),
+    ("x y", "multiplication needs '*' between 'x' and 'y' (write x*y)", 2),
+    ("2x + 1", "multiplication needs '*' between '2' and 'x' (write 2*x)", 1),
+    ("(a+b)(a-b)", "multiplication needs '*' between ')' and '('", 5),
+    ("x = 1 = 2", "unexpected '=' after a complete expression", 6),
     ("a < b", "unexpected character '<'", 2),
     ("__import__('os')", "strings are not part of the language", 11),
 ])
