@@ -175,7 +175,7 @@ def grad_job(req: GradRequest) -> GradResult:
             if req.zero_grad:
                 for leaf in leaves.values():
                     leaf.grad = None
-            grads = autodiff.backward(y, seed, retain_graph=req.retain_graph)
+            grads = autodiff.backward(y, seed, retain_graph=req.retain_graph, retain_grads=True)  # the table shows them
             if f == 0 and b == 0:
                 first_grads = grads
             passes.append(Pass(len(passes) + 1, f + 1, {n: _grad_value(leaves[n]) for n in wrt},

@@ -59,7 +59,7 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=()) -> dict:
+def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(), retain_grads: bool = True) -> dict:
     """One backward pass from `roots`. Returns {node: gradient} for every node reached.
 
     With create_graph the rules run in grad mode, so the returned gradients are themselves
@@ -78,7 +78,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             op = node.op
             if op is None or id(node) in stop_ids:
                 continue
-            g = grads.get(node)
+            g = grads.get(node) if retain_grads else grads.pop(node, None)
             if g is None:
                 continue
             if node.freed and op.saves:
@@ -104,12 +104,16 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
     return grads
 
 
-def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, create_graph: bool = False) -> dict:
+def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, create_graph: bool = False,
+             retain_grads: bool = False) -> dict:
     """Tensor.backward(): accumulate into the .grad of every leaf that requires a gradient.
-    retain_graph defaults to create_graph, as in PyTorch. Returns every node's gradient."""
+    retain_graph defaults to create_graph, as in PyTorch. Returns the leaves' gradients of this
+    pass, and with retain_grads (PyTorch's retain_grad() on every node) every node's: without
+    it a non-leaf gradient is dropped once used, so large arrays are freed early."""
     if retain_graph is None:
         retain_graph = create_graph
-    grads = run_backward([root], [seed], retain_graph=retain_graph, create_graph=create_graph)
+    grads = run_backward([root], [seed], retain_graph=retain_graph, create_graph=create_graph,
+                         retain_grads=retain_grads)
     with grad_mode(create_graph):
         for node, g in grads.items():
             if node.op is None:
