@@ -110,6 +110,8 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
                 return [_to_float(v) for v in fn(*[np.float64(v) for v in point])]
 
         return run64
+    if len(exprs) <= FEW:
+        return lambda point: [_evalf(e, symbols, point, digits) for e in exprs]
     delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
     fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True)
 
@@ -129,6 +131,17 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
             return out
 
     return run
+
+
+FEW = 8  # up to this many expressions, evalf each: generating a lambdified function costs more
+
+
+def _evalf(expr, symbols, point, digits):
+    subs = {s: sp.Float(float(v), digits) for s, v in zip(symbols, point) if s in expr.free_symbols}
+    try:
+        return _to_float(expr.evalf(digits, subs=subs))
+    except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return float("nan")
 
 
 def _to_float(v):
