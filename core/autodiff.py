@@ -7,7 +7,7 @@ from operator import attrgetter
 
 from .errors import AgradError
 from .ops import sum_to
-from .tensor import Tensor, const, gc_paused, grad_mode
+from .tensor import Tensor, const, gc_paused, grad_mode, quiet_numpy
 
 
 def toposort(roots, stop=()) -> list[Tensor]:
@@ -73,10 +73,10 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             grads[r] = grads[r] + s if r in grads else s
     order = toposort(roots, stop)
     stop_ids = {id(s) for s in stop}
-    with grad_mode(create_graph), np.errstate(all="ignore"), gc_paused():  # non-finite results are reported
+    with grad_mode(create_graph), quiet_numpy(), gc_paused():  # non-finite results are reported per node
         for node in reversed(order):
             op = node.op
-            if op is None or id(node) in stop_ids:
+            if op is None or (stop_ids and id(node) in stop_ids):
                 continue
             g = grads.get(node) if retain_grads else grads.pop(node, None)
             if g is None:
@@ -86,15 +86,15 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
                     "trying to backward through the graph a second time: the first backward pass "
                     "freed the values this graph saved for it (PyTorch: retain_graph=False). Pass "
                     "--retain-graph to keep them for further passes", kind="backward")
-            params = node.params
-            for i, p in enumerate(node.parents):
+            params, parents = node.params, node.parents
+            for i, p in enumerate(parents):
                 if not p.requires_grad:
                     continue
                 rule = op.vjp[i]
                 if rule is None:
                     raise AgradError(f"no derivative rule for '{op.name}' with respect to argument {i + 1}",
                                      kind="internal")
-                gi = rule(g, node, *node.parents, **params)
+                gi = rule(g, node, *parents, **params) if params else rule(g, node, *parents)
                 if gi.value.shape != p.value.shape:
                     gi = unbroadcast(gi, p.value.shape)
                 prev = grads.get(p)

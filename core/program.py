@@ -14,7 +14,7 @@ import numpy as np
 from . import parse as P
 from .errors import AgradError
 from .ops import FUNCTIONS, OPS, SYMBOLS, Op
-from .tensor import Tensor, apply, gc_paused
+from .tensor import Tensor, apply, gc_paused, quiet_numpy
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
@@ -236,7 +236,7 @@ def evaluate(program: Program, leaves: dict, dtype) -> list:
     """Run the program forward on Tensors. `leaves` maps variable names to Tensors."""
     vals = [None] * len(program.nodes)
     ndarray = np.ndarray
-    with np.errstate(all="ignore"), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
+    with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
         for i, node in enumerate(program.nodes):
             if node.kind == "op":
                 args = node.args

@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import gc
 import itertools
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
 _state = {"grad": True}
 _seq = itertools.count()  # creation order: a node is always created after its inputs
+
+
+@contextmanager
+def quiet_numpy():
+    """NaN and inf are reported per node (api._problems), so numpy's warnings, both the
+    floating-point ones and warnings.warn ones such as 'Mean of empty slice', stay quiet."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 @contextmanager
