@@ -33,7 +33,8 @@ class _Timeout(Exception):
 @contextmanager
 def _time_limit(seconds: float):
     """SIGALRM interrupts SymPy's pure-Python work; off the main thread there is no limit."""
-    usable = seconds and seconds > 0 and threading.current_thread() is threading.main_thread()
+    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")  # POSIX only
+              and threading.current_thread() is threading.main_thread())
     if not usable:
         yield
         return
