@@ -77,9 +77,14 @@ def cli():
     """agrad: gradients of a formula, by reverse-mode autodiff, checked against SymPy.
 
     \b
-    Example:
+    Examples:
       agrad grad "(x1**2 + 2*x2)**2" --x1 2 --x2 3
+      agrad grad "x**2" --x 5 --order 2 --json
       agrad check samples/
+
+    \b
+    Exit codes: 0 all good, 1 a check or claim failed, 2 bad input or usage.
+    Run `agrad COMMAND --help` for each command's options and examples.
     """
 
 
@@ -123,7 +128,8 @@ Examples:
 """
 
 
-@cli.command("grad", cls=BindingCommand, help=GRAD_HELP, no_args_is_help=True)
+@cli.command("grad", cls=BindingCommand, help=GRAD_HELP, no_args_is_help=True,
+             short_help="Differentiate a formula at a point, checked against SymPy.")
 @click.argument("expr")
 @click.option("-v", "--var", "var", multiple=True, metavar="NAME=VALUE", help="Bind a variable (repeatable).")
 @click.option("--wrt", metavar="X,Y", help="Variables to differentiate (default: every bound variable); "
@@ -220,7 +226,8 @@ Examples:
 """
 
 
-@cli.command("check", help=CHECK_HELP, no_args_is_help=True)
+@cli.command("check", help=CHECK_HELP, no_args_is_help=True,
+             short_help="Run derivation files (TOML) and report every case.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--junit", "junit", type=click.Path(dir_okay=False, writable=True),
               help="Also write a JUnit XML report to this file.")
@@ -290,7 +297,8 @@ Examples:
 """
 
 
-@cli.command("gradcheck", cls=BindingCommand, help=GRADCHECK_HELP, no_args_is_help=True)
+@cli.command("gradcheck", cls=BindingCommand, help=GRADCHECK_HELP, no_args_is_help=True,
+             short_help="Finite differences against AD, as torch.autograd.gradcheck.")
 @click.argument("expr")
 @click.option("-v", "--var", "var", multiple=True, metavar="NAME=VALUE", help="Bind a variable (repeatable).")
 @click.option("--wrt", metavar="X,Y", help="Variables to check (default: every bound variable).")
