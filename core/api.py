@@ -201,7 +201,7 @@ def grad_job(req: GradRequest) -> GradResult:
             derivatives[(v,)] = np.zeros(leaves[v].shape, dtype) if g is None else np.asarray(g.value)
     if order > 1 and wrt:
         if y.shape != () and seed is None:
-            autodiff._seed(y, None)  # raises the non-scalar output error
+            autodiff.seed_for(y, None)  # raises the non-scalar output error
         fresh = evaluate(program, leaves, dtype)[program.output]  # the passes above may have freed theirs
         target = fresh if seed is None else _seeded(fresh, seed)
         canon, method, graph_nodes = _higher(program, point, leaves, wrt, order, target, seed, dtype)
@@ -379,7 +379,7 @@ def gradcheck_job(req: GradcheckRequest) -> dict:
             blocks.append(_block("y", v, analytical, numerical, req))
     else:
         if y.shape != () and seed is None:
-            autodiff._seed(y, None)
+            autodiff.seed_for(y, None)  # raises the non-scalar output error
 
         def ad_grad(p, v):
             lv2, y2 = output(p)

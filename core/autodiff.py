@@ -38,7 +38,9 @@ def unbroadcast(g: Tensor, shape) -> Tensor:
     return g if g.shape == shape else sum_to(g, shape=shape)
 
 
-def _seed(root: Tensor, seed) -> Tensor:
+def seed_for(root: Tensor, seed) -> Tensor:
+    """The gradient that starts a backward pass: 1 for a scalar output, else the given seed
+    broadcast to the output (backward(gradient=...)); no seed for a non-scalar output is an error."""
     if seed is None:
         if root.shape != ():
             raise AgradError(
@@ -69,7 +71,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
     grads: dict[Tensor, Tensor] = {}
     for r, s in zip(roots, seeds):
         if r.requires_grad:
-            s = _seed(r, s)
+            s = seed_for(r, s)
             grads[r] = grads[r] + s if r in grads else s
     order = toposort(roots, stop)
     stop_ids = {id(s) for s in stop}
