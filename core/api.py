@@ -142,8 +142,7 @@ def _saved(program: Program, vals: list) -> dict:
 
 
 def grad_job(req: GradRequest) -> GradResult:
-    from .check import tolerances
-
+    """Parse, bind, run the passes, compute every derivative asked for, and verify them."""
     source_program = compile_source(req.source)
     wrt = _validate(source_program, req)
     program = source_program
@@ -152,25 +151,59 @@ def grad_job(req: GradRequest) -> GradResult:
 
         program = fuse(source_program)
     warnings = list(req.warnings)
-    for name in req.bindings:
-        if name not in program.variables:
-            warnings.append(f"'{name}' is bound but the expression does not use it; its gradient is 0")
+    warnings += [f"'{name}' is bound but the expression does not use it; its gradient is 0"
+                 for name in req.bindings if name not in program.variables]
     dtype = DTYPES[req.dtype]
     leaves = {n: Tensor(_cast(v, dtype), requires_grad=n in wrt, name=n) for n, v in req.bindings.items()}
     point = {n: np.asarray(t.value) for n, t in leaves.items()}
 
-    passes, first = [], None
+    vals, passes, first_grads = _run_passes(program, leaves, wrt, dtype, req)
+    y = vals[program.output]
+    if wrt and not y.requires_grad:
+        warnings.append("the output does not depend on any variable being differentiated; every gradient is 0")
+    seed = _seed_array(req, y)
+    order = max(req.order, 2 if req.hessian else 1, _claimed_order(req))
+    derivatives, method, graph_nodes = _derivatives(program, leaves, point, wrt, y, seed, first_grads, order, dtype,
+                                                    req.jacobian)
+    gradients = ({v: derivatives[(v,)] for v in wrt} if req.jacobian else
+                 {n: _grad_value(leaves[n]) for n in wrt})
+
+    saved = _saved(program, vals)
+    check_program, check_vals = program, vals
+    if req.fuse:  # the check and the unfused count read the fine-grained graph
+        check_program = source_program
+        check_vals = evaluate(source_program, leaves, dtype)
+        unfused = _saved(source_program, check_vals)
+        saved.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
+    check = _verify(check_program, check_vals, leaves, point, wrt, derivatives, seed, y, order, dtype, req)
+
+    result = GradResult(
+        expression=req.source, dtype=req.dtype, output_shape=tuple(y.shape), value=y.value, wrt=wrt,
+        gradients=gradients, derivatives={",".join(k): v for k, v in derivatives.items()},
+        nodes=_rows(program, vals, first_grads), passes=passes, check=check, order=order, jacobian=req.jacobian,
+        seed=seed, saved=saved, problems=_problems(program, vals, first_grads), warnings=warnings, method=method,
+        graph_nodes=graph_nodes or len(program.nodes))
+    if req.hessian:
+        result.hessian = hessian_summary(derivatives, wrt, {v: leaves[v].shape for v in wrt}, check.rtol, check.atol)
+    if req.expect:
+        from .claims import judge
+
+        result.expect = judge(req.expect, result.derivatives, point, check.rtol, check.atol, source=req.source,
+                              shapes={n: t.shape for n, t in leaves.items()})
+    return result
+
+
+def _run_passes(program, leaves, wrt, dtype, req):
+    """--repeat forward graphs, each walked --backward times; leaf .grad accumulates as in
+    PyTorch. Returns the first graph's values, every pass, and the first pass's gradients."""
+    passes, first, first_grads = [], None, {}
     for f in range(req.repeat):
         vals = evaluate(program, leaves, dtype)
-        y = vals[program.output]
-        if first is None:
-            first = vals
-            if wrt and not y.requires_grad:
-                warnings.append("the output does not depend on any variable being differentiated; "
-                                "every gradient is 0")
-        seed = _seed_array(req, y)
-        if req.jacobian:
+        first = first or vals
+        if req.jacobian:  # one backward per output row instead, in _derivatives
             break
+        y = vals[program.output]
+        seed = _seed_array(req, y)
         for b in range(req.backward):
             if req.zero_grad:
                 for leaf in leaves.values():
@@ -180,75 +213,51 @@ def grad_job(req: GradRequest) -> GradResult:
                 first_grads = grads
             passes.append(Pass(len(passes) + 1, f + 1, {n: _grad_value(leaves[n]) for n in wrt},
                                {i: grads[t].value for i, t in enumerate(vals) if t in grads}))
-    vals = first
-    y = vals[program.output]
-    seed = _seed_array(req, y)
+    return first, passes, first_grads
 
-    derivatives: dict = {}
-    method, graph_nodes = "reverse", 0
-    order = max(req.order, 2 if req.hessian else 1, _claimed_order(req))
-    if req.jacobian:
+
+def _derivatives(program, leaves, point, wrt, y, seed, first_grads, order, dtype, jacobian):
+    """{(v,): ..., (v, w): ...}: the mathematical derivatives, every order up to `order`."""
+    if jacobian:
         if order > 1:
             raise AgradError("--jacobian gives first derivatives; use --order or --hessian without it", kind="usage")
-        first_grads = {}
-        for v in wrt:
-            derivatives[(v,)] = _jacobian(y, leaves[v])
-        gradients = {v: derivatives[(v,)] for v in wrt}
-    else:
-        gradients = {n: _grad_value(leaves[n]) for n in wrt}
-        for v in wrt:
-            g = first_grads.get(leaves[v])
-            derivatives[(v,)] = np.zeros(leaves[v].shape, dtype) if g is None else np.asarray(g.value)
-    if order > 1 and wrt:
-        if y.shape != () and seed is None:
-            autodiff.seed_for(y, None)  # raises the non-scalar output error
-        fresh = evaluate(program, leaves, dtype)[program.output]  # the passes above may have freed theirs
-        target = fresh if seed is None else _seeded(fresh, seed)
-        canon, method, graph_nodes = _higher(program, point, leaves, wrt, order, target, seed, dtype)
-        from . import higher
+        return {(v,): _jacobian(y, leaves[v]) for v in wrt}, "reverse", 0
+    derivatives = {}
+    for v in wrt:
+        g = first_grads.get(leaves[v])
+        derivatives[(v,)] = np.zeros(leaves[v].shape, dtype) if g is None else np.asarray(g.value)
+    if order == 1 or not wrt:
+        return derivatives, "reverse", 0
+    from . import higher
 
-        derivatives = higher.expand_symmetric(canon, wrt, {v: leaves[v].shape for v in wrt})
+    if y.shape != () and seed is None:
+        autodiff.seed_for(y, None)  # raises the non-scalar output error
+    fresh = evaluate(program, leaves, dtype)[program.output]  # the passes may have freed their graph
+    target = fresh if seed is None else _seeded(fresh, seed)
+    canon, method, graph_nodes = _higher(program, point, leaves, wrt, order, target, seed, dtype)
+    return higher.expand_symmetric(canon, wrt, {v: leaves[v].shape for v in wrt}), method, graph_nodes
 
-    saved = _saved(program, vals)
-    check_program, check_vals = program, vals
-    if req.fuse:  # the check and the unfused count read the fine-grained graph
-        check_program = source_program
-        check_vals = evaluate(source_program, leaves, dtype)
-        unfused = _saved(source_program, check_vals)
-        saved.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
+
+def _verify(program, vals, leaves, point, wrt, derivatives, seed, y, order, dtype, req) -> Check:
+    """The SymPy check and the finite-difference opinion, with dtype-scaled tolerances."""
+    from .check import tolerances
 
     rtol, atol = tolerances(dtype) if np.issubdtype(dtype, np.floating) else (0.0, 0.0)
     rtol = req.rtol if req.rtol is not None else rtol
     atol = req.atol if req.atol is not None else atol
     if not req.check:
-        check = Check("off", "--no-check", rtol, atol)
-    elif not wrt:
-        check = Check("skipped", "nothing to differentiate", rtol, atol)
-    else:
-        from . import higher
-        from .check import against_sympy
+        return Check("off", "--no-check", rtol, atol)
+    if not wrt:
+        return Check("skipped", "nothing to differentiate", rtol, atol)
+    from . import higher
+    from .check import against_sympy
 
-        canon_keys = set(higher.canonical_keys(wrt, order))
-        check = against_sympy(check_program, {n: t.shape for n, t in leaves.items()}, point, check_vals,
-                              {k: v for k, v in derivatives.items() if k in canon_keys},
-                              seed=seed, jacobian=req.jacobian, rtol=rtol, atol=atol, timeout=req.check_timeout)
-        _third_opinion(check, check_program, point, wrt, derivatives, seed, y, rtol)
-
-    result = GradResult(
-        expression=req.source, dtype=req.dtype, output_shape=tuple(y.shape), value=y.value, wrt=wrt,
-        gradients=gradients, derivatives={",".join(k): v for k, v in derivatives.items()},
-        nodes=_rows(program, vals, first_grads if not req.jacobian else {}), passes=passes, check=check,
-        order=order, jacobian=req.jacobian, seed=seed, saved=saved,
-        problems=_problems(program, vals, first_grads if not req.jacobian else {}), warnings=warnings,
-        method=method, graph_nodes=graph_nodes or len(program.nodes))
-    if req.hessian:
-        result.hessian = hessian_summary(derivatives, wrt, {v: leaves[v].shape for v in wrt}, rtol, atol)
-    if req.expect:
-        from .claims import judge
-
-        result.expect = judge(req.expect, result.derivatives, point, rtol, atol, source=req.source,
-                              shapes={n: t.shape for n, t in leaves.items()})
-    return result
+    canon_keys = set(higher.canonical_keys(wrt, order))
+    check = against_sympy(program, {n: t.shape for n, t in leaves.items()}, point, vals,
+                          {k: v for k, v in derivatives.items() if k in canon_keys},
+                          seed=seed, jacobian=req.jacobian, rtol=rtol, atol=atol, timeout=req.check_timeout)
+    _third_opinion(check, program, point, wrt, derivatives, seed, y, rtol)
+    return check
 
 
 def _third_opinion(check, program, point, wrt, derivatives, seed, y, rtol):
