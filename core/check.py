@@ -6,8 +6,6 @@ budget, and a check that cannot run says why ("skipped: ...") instead of hanging
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 from contextlib import contextmanager
 
@@ -33,6 +31,9 @@ class _Timeout(Exception):
 @contextmanager
 def _time_limit(seconds: float):
     """SIGALRM interrupts SymPy's pure-Python work; off the main thread there is no limit."""
+    import signal  # here, not at the top: --no-check runs import this module for tolerances()
+    import threading
+
     usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")  # POSIX only
               and threading.current_thread() is threading.main_thread())
     if not usable:
