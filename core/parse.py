@@ -83,10 +83,9 @@ _BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled 
 
 
 def tokenize(src: str):
-    """List of (kind, text, start, end); kind is num, name, op, or end."""
-    toks = []
+    """(kind, text, start, end) tuples, lazily; kind is num, name, op, or end (last)."""
     pos, n = 0, len(src)
-    match = _TOKEN.match
+    match, intern = _TOKEN.match, sys.intern
     while pos < n:
         m = match(src, pos)
         if m is None:
@@ -95,27 +94,40 @@ def tokenize(src: str):
             raise AgradError(f"unexpected character {ch!r}{hint}", kind="parse", span=(pos, pos + 1), source=src)
         kind = m.lastgroup
         if kind != "ws":
-            toks.append((kind, m.group(), pos, m.end()))
+            yield (kind, intern(m.group()), pos, m.end())  # interned: a long program repeats its names
         pos = m.end()
-    toks.append(("end", "", n, n))
-    return toks
+    yield ("end", "", n, n)
 
 
 class _Parser:
     def __init__(self, src: str):
         self.src = src
-        self.toks = tokenize(src)
+        self.stream = tokenize(src)
+        self.buf: list = []  # a window of tokens: a long program is never held as one token list
+        self.base = 0  # the index of buf[0]
         self.i = 0
         self.depth = 0
         self.brackets = 0  # newlines inside (), [] continue the statement
 
     # -- token helpers -------------------------------------------------------------------
+    def tok(self, i: int):
+        while i - self.base >= len(self.buf):
+            self.buf.append(next(self.stream, None) or self.buf[-1])  # past the end: 'end' again
+        return self.buf[i - self.base]
+
+    def forget(self):
+        """Drop the tokens of finished statements, keeping the last one for error messages."""
+        keep = self.i - 1 - self.base
+        if keep > 0:
+            del self.buf[:keep]
+            self.base += keep
+
     def peek(self):
-        tok = self.toks[self.i]
+        tok = self.tok(self.i)
         if self.brackets:
             while tok[1] == "\n":
                 self.i += 1
-                tok = self.toks[self.i]
+                tok = self.tok(self.i)
         return tok
 
     def take(self):
@@ -141,8 +153,9 @@ class _Parser:
             self.error(f"expression nested deeper than {MAX_DEPTH} levels", span)
 
     # -- grammar -------------------------------------------------------------------------
-    def program(self) -> Parsed:
-        out = Parsed(self.src)
+    def statements(self):
+        """Each statement as soon as it is parsed, so a compiler can consume them one by one."""
+        count = 0
         while True:
             tok = self.peek()
             if tok[0] == "end":
@@ -150,23 +163,25 @@ class _Parser:
             if tok[1] in (";", "\n"):
                 self.take()
                 continue
-            out.statements.append(self.statement())
+            st = self.statement()
             tok = self.peek()
             if tok[0] != "end" and tok[1] not in (";", "\n"):
-                prev = self.toks[self.i - 1]
+                prev = self.tok(self.i - 1)
                 if (prev[0] in ("num", "name") or prev[1] in ")]") and (tok[0] in ("num", "name") or tok[1] == "("):
                     hint = f" (write {prev[1]}*{tok[1]})" if prev[0] != "op" and tok[0] != "op" else ""
                     self.error(f"multiplication needs '*' between {prev[1]!r} and {tok[1]!r}{hint}",
                                (tok[2], tok[3]))
                 self.error(f"unexpected {tok[1]!r} after a complete expression "
                            "(separate statements with ';' or a new line)", (tok[2], tok[3]))
-        if not out.statements:
+            count += 1
+            self.forget()
+            yield st
+        if not count:
             raise AgradError("the expression is empty", kind="parse", span=(0, 0), source=self.src)
-        return out
 
     def statement(self) -> Statement:
         tok = self.peek()
-        nxt = self.toks[self.i + 1]
+        nxt = self.tok(self.i + 1)
         if tok[0] == "name" and nxt[1] == "=":
             self.i += 2
             return Statement(tok[1], (tok[2], tok[3]), self.expr())
@@ -316,8 +331,9 @@ class _Parser:
         return items, close
 
 
-def parse(src: str) -> Parsed:
-    """Parse a program: statements separated by ';' or new lines; the last one is the output."""
+def parse_statements(src: str):
+    """Parse a program statement by statement (statements separated by ';' or new lines; the
+    last one is the output), yielding each one as soon as it is complete."""
     if len(src) > MAX_SOURCE:
         raise AgradError(f"the expression is {len(src):,} characters long; the limit is {MAX_SOURCE:,}",
                          kind="limit")
@@ -325,6 +341,13 @@ def parse(src: str) -> Parsed:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 6 * MAX_DEPTH + 500))
     try:
-        return _Parser(src).program()
+        yield from _Parser(src).statements()
     finally:
         sys.setrecursionlimit(limit)
+
+
+def parse(src: str) -> Parsed:
+    """The whole program as one syntax tree."""
+    out = Parsed(src)
+    out.statements.extend(parse_statements(src))
+    return out

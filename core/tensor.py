@@ -114,7 +114,7 @@ def apply(op, *inputs: Tensor, **params) -> Tensor:
         out.requires_grad = True
         out.op = op
         out.parents = inputs
-        out.params = params
+        out.params = params or None  # most ops have none: no empty dict per node
     else:
         out.requires_grad = False
         out.op = None
