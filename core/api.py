@@ -1,6 +1,7 @@
 """What `agrad grad` computes, as one function from a request to a result. No printing here."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,20 +91,30 @@ def _seed_array(req: GradRequest, y: Tensor):
                          f"output's shape {y.shape}", kind="seed") from None
 
 
+def _finite(v) -> bool:
+    if isinstance(v, np.floating):  # the scalar graph's case: math.isfinite is 50x quicker than numpy here
+        return math.isfinite(v)
+    v = np.asarray(v)
+    return v.dtype.kind != "f" or bool(np.isfinite(v).all())
+
+
+def _kind(v) -> str:
+    return "nan" if np.any(np.isnan(np.asarray(v, dtype=np.float64))) else "inf"
+
+
 def _problems(program: Program, vals: list, grads: dict) -> list:
-    """The first node that produced a NaN/inf value, and the first to receive a non-finite gradient."""
+    """The first node that produced a NaN/inf value (its inputs finite), and the first node,
+    in backward order, to receive a non-finite gradient."""
     found = []
     for i, node in enumerate(program.nodes):
-        v = np.asarray(vals[i].value)
-        if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
-            if all(np.all(np.isfinite(np.asarray(vals[j].value))) for j in node.args):
-                found.append(Problem("value", i, program.label(i), "nan" if np.any(np.isnan(v)) else "inf"))
-                break
+        v = vals[i].value
+        if not _finite(v) and all(_finite(vals[j].value) for j in node.args):
+            found.append(Problem("value", i, program.label(i), _kind(v)))
+            break
     for i in reversed(range(len(program.nodes))):
         g = grads.get(vals[i])
-        if g is not None and not np.all(np.isfinite(np.asarray(g.value))):
-            v = np.asarray(g.value)
-            found.append(Problem("gradient", i, program.label(i), "nan" if np.any(np.isnan(v)) else "inf"))
+        if g is not None and not _finite(g.value):
+            found.append(Problem("gradient", i, program.label(i), _kind(g.value)))
             break
     return found
 
