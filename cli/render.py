@@ -176,13 +176,19 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
                   fmt(n.value, digits), fmt(n.grad, digits), ", ".join(notes), style=style)
     console.print(g)
     if r.passes and show_passes and len(r.passes) > 1:
-        p = Table(title="passes (leaf .grad after each backward pass)", title_justify="left", header_style="bold")
+        # leaves accumulate (.grad); non-leaf gradients belong to their pass (named ones first, a few)
+        inner = sorted((n for n in r.nodes if n.requires_grad and not n.is_leaf), key=lambda n: n.name is None)[:4]
+        p = Table(title="passes: leaf .grad after each backward pass, and that pass's non-leaf gradients",
+                  title_justify="left", header_style="bold")
         p.add_column("pass", justify="right")
         p.add_column("forward", justify="right")
         for v in r.wrt:
             p.add_column(v, justify="right", overflow="fold")
+        for n in inner:
+            p.add_column(f"{n.name or n.expr} (non-leaf)", justify="right", overflow="fold")
         for ps in r.passes:
-            p.add_row(str(ps.number), str(ps.forward), *[fmt(ps.gradients[v], digits) for v in r.wrt])
+            p.add_row(str(ps.number), str(ps.forward), *[fmt(ps.gradients[v], digits) for v in r.wrt],
+                      *[fmt(ps.intermediates.get(n.index), digits) for n in inner])
         console.print(p)
     render_check(r, console, digits)
     if r.expect is not None:

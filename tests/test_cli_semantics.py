@@ -44,7 +44,8 @@ def test_retain_graph_shows_accumulation_per_pass():
     xx = [n["index"] for n in d["intermediates"] if n["expr"] == "(x*x)"][0]
     assert [p["intermediates"][str(xx)] for p in d["passes"]] == [[2.0, 3.0]] * 3
     table = run(*A_X, "--backward", "3", "--retain-graph").stdout
-    assert "│    3 │       1 │ [12, 36] │" in table
+    assert "│    3 │       1 │ [12, 36] │           [2, 3] │                    1 │" in table
+    assert "(x*x) (non-leaf)" in table
 
 
 def test_zero_grad_clears_before_each_pass():
