@@ -239,7 +239,7 @@ _ROWS = [
        J.softplus, "SoftplusBackward0", "x", True, ("softplus",)),
     Op("abs", np.abs, (lambda g, o, x: g * _mask(np.sign(x.value), g),), lambda sp, x: sp.Abs(x), J.abs_,
        "AbsBackward0", "x", True, ("abs",), kink="abs'(0) = 0"),
-    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(x.value > 0, g),),
+    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(o.value > 0, g),),  # o > 0 iff x > 0
        lambda sp, x: sp.Max(x, 0), J.relu, "ReluBackward0", "o", True, ("relu",), kink="relu'(0) = 0"),
     Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(_tie_mask(a.value, b.value, True), g),
                                lambda g, o, a, b: g * _mask(_tie_mask(b.value, a.value, True), g)),
