@@ -148,10 +148,7 @@ class _Compiler:
             return self.name(node)
         if isinstance(node, P.Bin):
             op = SYMBOLS[node.op]
-            if op.name == "pow" and self.nodes[args[1]].kind == "const":
-                b = np.max(np.abs(self.nodes[args[1]].value))
-                if b > MAX_EXPONENT:
-                    self.error(f"the exponent {b:g} is over the limit of {MAX_EXPONENT}", node.right.span, "limit")
+            self.check_exponent(op, args, node.right.span)
             return self.add(Node("op", op, tuple(args), span=node.span))
         if isinstance(node, P.Unary):
             if node.op == "+":
@@ -203,7 +200,16 @@ class _Compiler:
             if not (isinstance(a, P.Num) and float(a.value).is_integer()):
                 self.error(f"the {pname} of {f}() must be a whole number, as in {f}(A, 0)", a.span)
             params[pname] = int(a.value)
+        self.check_exponent(op, args, node.args[-1].span)
         return self.add(Node("op", op, tuple(args), params, span=node.span))
+
+    def check_exponent(self, op, args, span):
+        """A literal exponent is bounded (x**1e9 of an array near 1 is fine, but its derivative
+        rules and Taylor series multiply work by the exponent's size)."""
+        if op.name == "pow" and self.nodes[args[1]].kind == "const":
+            b = np.max(np.abs(self.nodes[args[1]].value))
+            if b > MAX_EXPONENT:
+                self.error(f"the exponent {b:g} is over the limit of {MAX_EXPONENT}", span, "limit")
 
     def constant(self, ast_node):
         """The number an argument of a constructor stands for (ones(2, 3), linspace(0, pi, 5))."""
@@ -243,6 +249,8 @@ def evaluate(program: Program, leaves: dict, dtype) -> list:
         for i, node in enumerate(program.nodes):
             if node.kind == "op":
                 args = node.args
+                if len(args) == 2 and node.op.elementwise:  # refuse a huge broadcast before numpy allocates it
+                    _check_broadcast(program, i, vals[args[0]].value, vals[args[1]].value)
                 try:
                     if len(args) == 2 and not node.params:
                         out = apply(node.op, vals[args[0]], vals[args[1]])
@@ -262,6 +270,18 @@ def evaluate(program: Program, leaves: dict, dtype) -> list:
                 v = np.asarray(node.value, dtype=dtype)
                 vals[i] = Tensor(v[()] if v.ndim == 0 else v)
     return vals
+
+
+def _check_broadcast(program, i, a, b):
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.shape == b.shape:
+        return
+    try:
+        size = math.prod(np.broadcast_shapes(a.shape, b.shape))
+    except ValueError:
+        return  # the operation itself reports shapes that do not broadcast
+    if size > MAX_ELEMENTS:
+        raise AgradError(f"{program.label(i)} would have {size:,} elements, over the limit of {MAX_ELEMENTS:,}",
+                         kind="limit", span=program.nodes[i].span, source=program.source)
 
 
 def _numpy_message(exc) -> str:

@@ -123,6 +123,12 @@ def test_bad_input_is_a_clear_error_with_exit_2(args, message):
     assert "Traceback" not in r.output
 
 
+def test_huge_broadcast_is_refused_before_it_is_computed():
+    r = run("grad", "sum(a * b)", "--a", "ones(5000000, 1)", "--b", "ones(1, 5000000)")
+    assert r.exit_code == 2
+    assert "a * b would have 25,000,000,000,000 elements, over the limit of 10,000,000" in r.stderr
+
+
 def test_errors_are_json_with_json():
     r = run("grad", "x +* 2", "--x", "1", "--json")
     assert r.exit_code == 2

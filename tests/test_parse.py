@@ -123,6 +123,7 @@ def test_source_length_is_bounded():
     ("ones(x)", "this must be a constant, but it uses the variable 'x'"),
     ("[1, [2, 3]]", "the rows of this list have different lengths"),
     ("x ** 5000", "the exponent 5000 is over the limit of 1000"),
+    ("pow(x, -5000)", "the exponent 5000 is over the limit of 1000"),
     ("ones(100000, 100000)", "over the limit"),
 ])
 def test_compile_errors(src, message):
