@@ -15,7 +15,8 @@ from .tensor import Tensor, const
 DTYPES = {name: np.dtype(name) for name in ("float64", "float32", "float16", "int64", "int32")}
 MAX_ORDER = 30
 MAX_PASSES = 1_000
-MAX_PARTIALS = 10_000
+MAX_PARTIALS = 10_000  # partial derivatives, or backward passes for them
+MAX_ENTRIES = 1_000_000  # entries of the highest-order derivative
 
 
 @dataclass
@@ -76,6 +77,13 @@ def _validate(program: Program, req: GradRequest):
     if len(wrt) > 1 and sum(len(wrt) ** k for k in range(1, order + 1)) > MAX_PARTIALS:
         raise AgradError(f"--order {order} over {len(wrt)} variables means more than {MAX_PARTIALS:,} partial "
                          f"derivatives; lower the order or differentiate fewer variables (--wrt)", kind="limit")
+    n = sum(int(np.size(req.bindings[v])) for v in wrt)  # scalar entries differentiated
+    if order > 1 and not (len(wrt) == 1 and n == 1) and (
+            sum(n ** k for k in range(1, order)) > MAX_PARTIALS or n ** order > MAX_ENTRIES):
+        # nested reverse mode runs one backward pass per entry of each order below the last
+        raise AgradError(f"--order {order} over {n:,} entries means {n ** order:,} derivative entries and "
+                         f"{sum(n ** k for k in range(1, order)):,} backward passes; the limits are "
+                         f"{MAX_ENTRIES:,} and {MAX_PARTIALS:,}", kind="limit")
     return wrt
 
 
@@ -232,6 +240,10 @@ def _derivatives(program, leaves, point, wrt, y, seed, first_grads, order, dtype
     if jacobian:
         if order > 1:
             raise AgradError("--jacobian gives first derivatives; use --order or --hessian without it", kind="usage")
+        if y.value.size > MAX_PARTIALS:  # one backward pass per output element
+            raise AgradError(f"--jacobian of an output with {y.value.size:,} elements needs as many backward passes; "
+                             f"the limit is {MAX_PARTIALS:,} (seed a vector-Jacobian product with --grad-output)",
+                             kind="limit")
         return {(v,): _jacobian(y, leaves[v]) for v in wrt}, "reverse", 0
     derivatives = {}
     for v in wrt:

@@ -100,3 +100,12 @@ def test_save_writes_every_array(tmp_path):
     np.testing.assert_allclose(data["grad/x"], np.cos(x) * x + np.sin(x), rtol=1e-15)
     assert data["node/0/value"].shape == (1000,)
     assert "shape (1000,)" in r.stdout  # the table summarizes, the file has it all
+
+
+def test_large_hessians_and_jacobians_are_bounded():
+    r = run("sum(w*w)", "--w", "zeros(2000)", "--hessian")
+    assert r.exit_code == 2 and "4,000,000 derivative entries" in r.stderr
+    r = run("w*2", "--w", "zeros(20000)", "--jacobian")
+    assert r.exit_code == 2 and "--jacobian of an output with 20,000 elements" in r.stderr
+    d = json.loads(run("sum(w*w*w)", "--w", "[1, 2]", "--hessian", "--json").stdout)
+    assert d["hessian"]["matrix"] == [[6.0, 0.0], [0.0, 12.0]]
