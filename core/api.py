@@ -8,7 +8,7 @@ import numpy as np
 
 from . import autodiff
 from .errors import AgradError
-from .program import CONSTANTS, Program, compile_source, evaluate
+from .program import CONSTANTS, MAX_ELEMENTS, Program, compile_source, evaluate
 from .results import Check, GradResult, NodeRow, Pass, Problem
 from .tensor import Tensor, const
 
@@ -335,6 +335,10 @@ def _higher(program, point, leaves, wrt, order, target, seed, dtype):
 
     if len(wrt) == 1 and leaves[wrt[0]].shape == ():
         v = wrt[0]
+        biggest = max((np.size(t.value) for t in leaves.values()), default=1)
+        if (order + 1) * biggest > MAX_ELEMENTS:  # every node carries order + 1 coefficients
+            raise AgradError(f"--order {order} on arrays of {biggest:,} elements needs {(order + 1) * biggest:,} "
+                             f"Taylor coefficients per node; the limit is {MAX_ELEMENTS:,}", kind="limit")
         ks = higher.taylor_derivatives(program, point, v, order, seed, dtype)
         canon = {(v,) * k: np.asarray(d) for k, d in enumerate(ks, 1)}
         return canon, "taylor", len(program.nodes) * (order + 1)
