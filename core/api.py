@@ -92,11 +92,7 @@ def _seed_array(req: GradRequest, y: Tensor):
         return None
     if isinstance(req.grad_output, str) and req.grad_output == "ones":
         return np.ones(y.shape, dtype=y.value.dtype)
-    try:
-        return np.broadcast_to(np.asarray(req.grad_output, dtype=y.value.dtype), y.shape)
-    except ValueError:
-        raise AgradError(f"--grad-output has shape {np.shape(req.grad_output)}, which does not broadcast to the "
-                         f"output's shape {y.shape}", kind="seed") from None
+    return autodiff.seed_for(y, np.asarray(req.grad_output)).value  # broadcasts, or says why it cannot
 
 
 def _finite(v) -> bool:

@@ -199,16 +199,20 @@ def relu(op, K, x):
     return (x[0] > 0) * x
 
 
-def maximum(op, K, a, b):
+def _tied(K, a, b, first: bool):
+    from .ops import tie_mask  # the subgradient convention lives with the op rows
+
     a, b = _align(a, b)
-    m = (a[0] > b[0]) + 0.5 * (a[0] == b[0])
+    m = tie_mask(a[0], b[0], first)
     return m * a + (1 - m) * b
+
+
+def maximum(op, K, a, b):
+    return _tied(K, a, b, True)
 
 
 def minimum(op, K, a, b):
-    a, b = _align(a, b)
-    m = (a[0] < b[0]) + 0.5 * (a[0] == b[0])
-    return m * a + (1 - m) * b
+    return _tied(K, a, b, False)
 
 
 def pow_(op, K, a, b):
@@ -254,16 +258,10 @@ reduce = linear  # sum and mean are linear: apply them to each coefficient
 
 
 def extreme(op, K, x, axis=None):
-    hit = x[0] == np.asarray(op.fwd(x[0], axis=axis)).reshape(
-        x[0].shape if axis is None and x[0].ndim == 0 else _keep(x[0].shape, axis))
-    w = hit / hit.sum(axis=axis, keepdims=True)
+    from .ops import tie_weights
+
+    w = tie_weights(x[0], op.fwd(x[0], axis=axis), axis)
     return np.stack([np.sum(w * x[k], axis=axis) for k in range(K + 1)])
-
-
-def _keep(shape, axis):
-    if axis is None:
-        return (1,) * len(shape)
-    return tuple(1 if i == axis % len(shape) else n for i, n in enumerate(shape))
 
 
 def where(op, K, a, b, cond):

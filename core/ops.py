@@ -84,10 +84,15 @@ def _extreme_np(pick):
     return lambda x, axis=None: _s(pick(x, axis=axis))
 
 
+def tie_weights(x, out, axis):
+    """Each entry's share of a max/min reduction's gradient: ties share evenly, as torch.amax
+    and Tensor.max() do. The vjp rule and the Taylor rule both use it."""
+    hit = x == np.reshape(out, _keepdims_shape(np.shape(x), axis))
+    return hit / hit.sum(axis=axis, keepdims=True)
+
+
 def _extreme_vjp(g, out, x, axis=None):
-    # ties share the gradient evenly, as torch.amax / Tensor.max() do
-    hit = x.value == np.reshape(out.value, _keepdims_shape(x.shape, axis))
-    return _expand(g, x.shape, axis) * _mask(hit / hit.sum(axis=axis, keepdims=True), g)
+    return _expand(g, x.shape, axis) * _mask(tie_weights(x.value, out.value, axis), g)
 
 
 def _extreme_sym(which):
@@ -103,7 +108,7 @@ def _extreme_sym(which):
     return build
 
 
-def _tie_mask(a, b, first: bool):
+def tie_mask(a, b, first: bool):
     """1 where this input wins, 0.5 on a tie (PyTorch splits maximum/minimum ties), 0 elsewhere."""
     win = (a > b) if first else (a < b)
     return win + 0.5 * (a == b)
@@ -241,12 +246,12 @@ _ROWS = [
        "AbsBackward0", "x", True, ("abs",), kink="abs'(0) = 0"),
     Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(o.value > 0, g),),  # o > 0 iff x > 0
        lambda sp, x: sp.Max(x, 0), J.relu, "ReluBackward0", "o", True, ("relu",), kink="relu'(0) = 0"),
-    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(_tie_mask(a.value, b.value, True), g),
-                               lambda g, o, a, b: g * _mask(_tie_mask(b.value, a.value, True), g)),
+    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(tie_mask(a.value, b.value, True), g),
+                               lambda g, o, a, b: g * _mask(tie_mask(b.value, a.value, True), g)),
        lambda sp, a, b: sp.Max(a, b), J.maximum, "MaximumBackward0", "xy", True, ("maximum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
-    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(_tie_mask(a.value, b.value, False), g),
-                               lambda g, o, a, b: g * _mask(_tie_mask(b.value, a.value, False), g)),
+    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(tie_mask(a.value, b.value, False), g),
+                               lambda g, o, a, b: g * _mask(tie_mask(b.value, a.value, False), g)),
        lambda sp, a, b: sp.Min(a, b), J.minimum, "MinimumBackward0", "xy", True, ("minimum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
     # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
