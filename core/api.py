@@ -149,7 +149,7 @@ def _saved(program: Program, vals: list) -> dict:
         t = vals[i]
         if node.kind != "op" or not t.requires_grad:
             continue
-        for which in t.op.saves:
+        for which in set(t.op.saved(t.parents)):
             src = t if which == "o" else t.parents["xy".index(which)]
             count += 1
             seen[id(src)] = np.asarray(src.value).nbytes

@@ -83,7 +83,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             g = grads.get(node) if retain_grads else grads.pop(node, None)
             if g is None:
                 continue
-            if node.freed and op.saves:
+            if node.freed and op.saved(node.parents):
                 raise AgradError(
                     "trying to backward through the graph a second time: the first backward pass "
                     "freed the values this graph saved for it (PyTorch: retain_graph=False). Pass "

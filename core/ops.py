@@ -31,13 +31,19 @@ class Op:
     sym: Callable | None  # (sympy, *args, **params); elementwise rows get scalars, others object arrays
     jet: Callable | None  # (order, *coefficient arrays, value=..., **params) -> coefficient array
     torch: str | Callable  # grad_fn name, or (inputs, params) -> name
-    saves: str = ""  # what backward needs: x/y inputs, o output; "" saves nothing
+    saves: str = ""  # what each rule reads, one word per input: x/y inputs, o output ("y yo": div)
     elementwise: bool = False
     lang: tuple = ()  # function names in the expression language
     symbol: str | None = None  # binary/unary operator symbol in the language
     params: tuple = ()  # trailing integer-constant arguments, e.g. axis
     nargs: int = 1
     kink: str = ""  # the subgradient convention at a non-differentiable point
+
+    def saved(self, inputs) -> str:
+        """What a node keeps for backward: what the rules that will run read. Only the inputs
+        that require a gradient have their rule run, so x*W with W a constant keeps W, not x
+        (PyTorch saves conditionally too). Values nobody reads are released (program.evaluate)."""
+        return "".join(w for w, t in zip(self.saves.split(), inputs) if t.requires_grad)
 
     def torch_name(self, inputs, params=None) -> str:
         return self.torch(inputs, params or {}) if callable(self.torch) else self.torch
@@ -205,19 +211,19 @@ _ROWS = [
     Op("sub", operator.sub, (lambda g, o, a, b: g, lambda g, o, a, b: -g),
        lambda sp, a, b: a - b, J.sub, "SubBackward0", "", True, symbol="-", nargs=2),
     Op("mul", operator.mul, (lambda g, o, a, b: g * b, lambda g, o, a, b: g * a),
-       lambda sp, a, b: a * b, J.mul, "MulBackward0", "xy", True, symbol="*", nargs=2),
+       lambda sp, a, b: a * b, J.mul, "MulBackward0", "y x", True, symbol="*", nargs=2),
     Op("div", operator.truediv, (lambda g, o, a, b: g / b, lambda g, o, a, b: -(g * o) / b),
-       lambda sp, a, b: a / b, J.div, "DivBackward0", "yo", True, symbol="/", nargs=2),
+       lambda sp, a, b: a / b, J.div, "DivBackward0", "y yo", True, symbol="/", nargs=2),
     Op("neg", operator.neg, (lambda g, o, x: -g,),
        lambda sp, x: -x, J.neg, "NegBackward0", "", True, symbol="neg"),
     Op("pow", operator.pow, (_pow_base, _pow_exponent),
        lambda sp, a, b: a ** b, J.pow_,
        lambda ins, p: "PowBackward1" if ins[1].requires_grad else "PowBackward0",
-       "xyo", True, lang=("pow",), symbol="**", nargs=2,
+       "xy xo", True, lang=("pow",), symbol="**", nargs=2,
        kink="d/da a**b at a = 0 with b = 0 is 0; d/db is 0 where a = 0"),
     Op("matmul", _matmul_np, (_matmul_a, _matmul_b),
        lambda sp, a, b: np.asarray(np.matmul(a, b), dtype=object), J.matmul, _matmul_name,
-       "xy", lang=("dot",), symbol="@", nargs=2),
+       "y x", lang=("dot",), symbol="@", nargs=2),
     # ---- elementwise functions ---------------------------------------------------------------
     Op("exp", np.exp, (lambda g, o, x: g * o,), lambda sp, x: sp.exp(x), J.exp, "ExpBackward0", "o", True, ("exp",)),
     Op("log", np.log, (lambda g, o, x: g / x,), lambda sp, x: sp.log(x), J.log, "LogBackward0", "x", True, ("log",)),
@@ -248,11 +254,11 @@ _ROWS = [
        lambda sp, x: sp.Max(x, 0), J.relu, "ReluBackward0", "o", True, ("relu",), kink="relu'(0) = 0"),
     Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(tie_mask(a.value, b.value, True), g),
                                lambda g, o, a, b: g * _mask(tie_mask(b.value, a.value, True), g)),
-       lambda sp, a, b: sp.Max(a, b), J.maximum, "MaximumBackward0", "xy", True, ("maximum",), nargs=2,
+       lambda sp, a, b: sp.Max(a, b), J.maximum, "MaximumBackward0", "xy xy", True, ("maximum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
     Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(tie_mask(a.value, b.value, False), g),
                                lambda g, o, a, b: g * _mask(tie_mask(b.value, a.value, False), g)),
-       lambda sp, a, b: sp.Min(a, b), J.minimum, "MinimumBackward0", "xy", True, ("minimum",), nargs=2,
+       lambda sp, a, b: sp.Min(a, b), J.minimum, "MinimumBackward0", "xy xy", True, ("minimum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
     # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
     Op("sum", lambda x, axis=None: _s(np.sum(x, axis=axis)), (lambda g, o, x, axis=None: _expand(g, x.shape, axis),),
