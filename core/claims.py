@@ -6,7 +6,7 @@ import numpy as np
 
 from .check import close
 from .errors import AgradError
-from .program import compile_source, evaluate
+from .program import compile_source, forward
 from .tensor import Tensor, grad_mode
 
 
@@ -74,7 +74,7 @@ def claimed_value(claim, point: dict, key: str):
         raise AgradError(f"the claim for {key} uses '{missing[0]}', which has no value", kind="claim")
     with grad_mode(False), np.errstate(all="ignore"):
         leaves = {n: Tensor(np.asarray(point[n], dtype=np.float64)) for n in program.variables}
-        value = evaluate(program, leaves, np.float64)[program.output].value
+        value = forward(program, leaves, np.float64).value
     is_formula = bool(program.variables) or any(n.kind == "op" for n in program.nodes)
     return np.asarray(value, dtype=np.float64), (program if is_formula else None)
 

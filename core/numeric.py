@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .program import Program, evaluate
+from .program import Program, forward
 from .tensor import Tensor, grad_mode
 
 MAX_FD_ENTRIES = 2_000  # input elements perturbed (two forward passes each)
@@ -13,7 +13,7 @@ MAX_FD_ENTRIES = 2_000  # input elements perturbed (two forward passes each)
 def _forward(program: Program, point: dict) -> np.ndarray:
     with grad_mode(False):
         leaves = {n: Tensor(np.asarray(v, dtype=np.float64)) for n, v in point.items()}
-        return np.asarray(evaluate(program, leaves, np.float64)[program.output].value, dtype=np.float64)
+        return np.asarray(forward(program, leaves, np.float64).value, dtype=np.float64)
 
 
 def step(x: float, dtype=np.float64) -> float:

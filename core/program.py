@@ -241,10 +241,17 @@ def compile_source(src: str) -> Program:
         return _Compiler(src).compile(P.parse_statements(src))
 
 
-def evaluate(program: Program, leaves: dict, dtype) -> list:
-    """Run the program forward on Tensors. `leaves` maps variable names to Tensors."""
+def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
+    """Run the program forward on Tensors. `leaves` maps variable names to Tensors.
+
+    `keep` holds the nodes whose values the caller reads (default: all, as the table shows
+    them). Any other array is released once its last user has run unless a derivative rule
+    reads it (Op.saved), as PyTorch frees an intermediate nobody holds: on large arrays memory
+    is time, since every array that cannot reuse freed memory faults in fresh pages."""
     vals = [None] * len(program.nodes)
     ndarray = np.ndarray
+    release = None if keep is None else _last_users(program, keep)
+    saved = set()
     with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
         for i, node in enumerate(program.nodes):
             if node.kind == "op":
@@ -264,12 +271,45 @@ def evaluate(program: Program, leaves: dict, dtype) -> list:
                     raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
                                      f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
                                      source=program.source)
+                if release is not None:
+                    if out.op is not None:  # recorded: its rules will read what they save
+                        saved.update(i if w == "o" else args["xy".index(w)] for w in out.op.saved(out.parents))
+                    for j in release.get(i, ()):
+                        if j not in saved:
+                            _release(vals[j])
             elif node.kind == "var":
                 vals[i] = leaves[node.name]
             else:
                 v = np.asarray(node.value, dtype=dtype)
                 vals[i] = Tensor(v[()] if v.ndim == 0 else v)
     return vals
+
+
+def _last_users(program: Program, keep) -> dict:
+    """{user: the op nodes, outside `keep`, whose value is read last by that user}."""
+    last = {}
+    for i, node in enumerate(program.nodes):
+        for j in node.args:
+            last[j] = i
+    keep = set(keep)
+    out: dict[int, list] = {}
+    for j, i in last.items():
+        if j not in keep and program.nodes[j].kind == "op":
+            out.setdefault(i, []).append(j)
+    return out
+
+
+def _release(t: Tensor) -> None:
+    """Drop an array value, keeping its shape and dtype (rules read shapes of values they do not
+    save). The stand-in is NaN, so a rule that read a value its `saves` did not list shows up."""
+    v = t.value
+    if type(v) is np.ndarray and v.size > 1:
+        t.value = np.broadcast_to(np.array(np.nan if v.dtype.kind in "fc" else 0, dtype=v.dtype), v.shape)
+
+
+def forward(program: Program, leaves: dict, dtype) -> Tensor:
+    """The output alone: every intermediate value nobody reads is released on the way."""
+    return evaluate(program, leaves, dtype, keep=(program.output,))[program.output]
 
 
 def _check_broadcast(program, i, a, b):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AgradError
-from .program import MAX_ELEMENTS, compile_source, evaluate
+from .program import MAX_ELEMENTS, compile_source, forward
 
 
 def parse_value(text: str, name: str) -> np.ndarray:
@@ -23,7 +23,7 @@ def parse_value(text: str, name: str) -> np.ndarray:
         other = next(iter(program.variables))
         raise AgradError(f"the value of '{name}' must be constant, but it names '{other}'", kind="binding",
                          span=program.nodes[program.variables[other]].span, source=text)
-    value = evaluate(program, {}, np.float64)[program.output].value
+    value = forward(program, {}, np.float64).value
     return np.asarray(value, dtype=np.float64)
 
 

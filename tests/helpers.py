@@ -1,17 +1,18 @@
-"""Shared oracles for the tests: central finite differences through the forward pass."""
+"""Shared oracles for the tests: central finite differences through the forward pass, and\nderivatives with every value kept against derivatives with unread values released."""
 import numpy as np
 
+from agrad.core import autodiff, program
 from agrad.core.api import GradRequest, grad_job
-from agrad.core.program import compile_source, evaluate
-from agrad.core.tensor import Tensor, grad_mode
+from agrad.core.ops import OPS
+from agrad.core.tensor import Tensor, apply, grad_mode
 
 
 def forward(src, point):
-    prog = compile_source(src)
+    prog = program.compile_source(src)
     with grad_mode(False):
         leaves = {k: Tensor(np.asarray(v, dtype=np.float64)[()] if np.ndim(v) == 0 else np.asarray(v, dtype=np.float64))
                   for k, v in point.items()}
-        return np.asarray(evaluate(prog, leaves, np.float64)[prog.output].value, dtype=np.float64)
+        return np.asarray(program.forward(prog, leaves, np.float64).value, dtype=np.float64)
 
 
 def fd_grad(src, point, var, h=1e-6):
@@ -32,3 +33,22 @@ def fd_grad(src, point, var, h=1e-6):
 def grads(src, **point):
     r = grad_job(GradRequest(src, {k: np.asarray(v, dtype=np.float64) for k, v in point.items()}, check=False))
     return {k: np.asarray(v) for k, v in r.gradients.items()}
+
+
+def _first_and_second(src, point, wrt, keep):
+    """d out/d wrt, and d/d wrt of sum(d out/d wrt[0]), from one forward pass that keeps `keep`."""
+    prog = program.compile_source(src)
+    leaves = {k: Tensor(np.asarray(v, dtype=np.float64), requires_grad=k in wrt) for k, v in point.items()}
+    out = program.evaluate(prog, leaves, np.float64, keep=keep(prog))[prog.output]
+    first = autodiff.grad(out, [leaves[k] for k in wrt], create_graph=True)
+    second = autodiff.grad(apply(OPS["sum"], first[0]), [leaves[k] for k in wrt])
+    return [g.value for g in first + second]
+
+
+def assert_release_changes_nothing(src, point, wrt):
+    """A released value reads as NaN, so a rule reading a value its row's `saves` omits shows up
+    as a difference from the run that kept every value."""
+    kept = _first_and_second(src, point, wrt, lambda p: range(len(p.nodes)))
+    lean = _first_and_second(src, point, wrt, lambda p: (p.output,))
+    for a, b in zip(kept, lean):
+        np.testing.assert_array_equal(a, b, err_msg=f"{src} wrt {wrt}")

@@ -6,7 +6,8 @@ import pytest
 
 from agrad.core import ops
 from agrad.core.api import GradRequest, grad_job
-from helpers import fd_grad, grads
+from agrad.core.program import compile_source
+from helpers import assert_release_changes_nothing, fd_grad, grads
 
 # a point inside every function's domain, away from kinks
 UNARY = {name: 0.37 for name in ops.FUNCTIONS if ops.FUNCTIONS[name].nargs == 1 and ops.FUNCTIONS[name].elementwise}
@@ -49,6 +50,25 @@ def test_structural_rules_match_finite_differences(src, point):
     g = grads(src, **point)
     for v in point:
         np.testing.assert_allclose(g[v], fd_grad(src, point, v), rtol=1e-6, atol=1e-8)
+
+
+# The op under test reads intermediates (v + 0 saves nothing) and feeds one (+ 0), so only its
+# row's `saves` keeps its inputs' and its output's values alive.
+RELEASE = ([f"{n}(v + 0)" for n in UNARY] + [
+    "(v + 0) + (w + 0)", "(v + 0) - (w + 0)", "(v + 0) * (w + 0)", "(v + 0) / (w + 0)", "(v + 0) ** (w + 0)",
+    "maximum(v + 0, w + 0)", "minimum(v + 0, w + 0)", "dot(v + 0, w + 0)", "(A + 0) @ (v + 0)",
+    "(v + 0) @ (B + 0)", "(A + 0) @ (B + 0)", "sum(A + 0, 0)", "mean(A + 0, 1)", "max(A + 0, 0)", "min(A + 0, 1)",
+    "max(A + 0)", "(v + 0)[1:]", "detach(v + 0) * (w + 0)"])
+
+
+@pytest.mark.parametrize("op", RELEASE)
+def test_each_row_saves_what_its_rules_read(op):
+    point = {"v": [0.3, 0.5, 0.7], "w": [0.6, 0.2, 0.9], "A": [[0.3, 0.8, 0.1], [0.5, 0.4, 0.9]],
+             "B": [[0.2, 0.7], [0.4, 0.1], [0.9, 0.6]]}
+    names = list(compile_source(op).variables)
+    point = {n: point[n] for n in names}
+    for k in range(1, 2 ** len(names)):  # every choice of which inputs need a gradient
+        assert_release_changes_nothing(f"sum(({op}) + 0)", point, [n for i, n in enumerate(names) if k >> i & 1])
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
