@@ -75,6 +75,9 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             grads[r] = grads[r] + s if r in grads else s
     order = toposort(roots, stop)
     stop_ids = {id(s) for s in stop}
+    # Gradients a rule just made and only this pass holds take later contributions in place
+    # (PyTorch's InputBuffer does the same): one fresh array fewer per extra use of a value.
+    owned = set()
     with grad_mode(create_graph), quiet_numpy(), gc_paused():  # non-finite results are reported per node
         for node in reversed(order):
             op = node.op
@@ -83,6 +86,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             g = grads.get(node) if retain_grads else grads.pop(node, None)
             if g is None:
                 continue
+            owned.discard(id(g))  # the rules may pass g on (add does): no longer this slot's alone
             if node.freed and op.saved(node.parents):
                 raise AgradError(
                     "trying to backward through the graph a second time: the first backward pass "
@@ -100,10 +104,22 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
                 if gi.value.shape != p.value.shape:
                     gi = unbroadcast(gi, p.value.shape)
                 prev = grads.get(p)
-                grads[p] = gi if prev is None else prev + gi
+                if prev is None:
+                    grads[p] = gi
+                    if not create_graph and gi is not g and _private(gi.value):
+                        owned.add(id(gi))
+                elif id(prev) in owned and np.result_type(prev.value, gi.value) == prev.value.dtype:
+                    np.add(prev.value, gi.value, out=prev.value)
+                else:
+                    grads[p] = prev + gi
             if not retain_graph:
                 node.freed = True
     return grads
+
+
+def _private(v) -> bool:
+    """A writeable array with its own memory (not a view of another value)."""
+    return type(v) is np.ndarray and v.flags.owndata and v.flags.writeable
 
 
 def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, create_graph: bool = False,

@@ -52,3 +52,12 @@ def assert_release_changes_nothing(src, point, wrt):
     lean = _first_and_second(src, point, wrt, lambda p: (p.output,))
     for a, b in zip(kept, lean):
         np.testing.assert_array_equal(a, b, err_msg=f"{src} wrt {wrt}")
+
+
+def every_node_gradient(src, point, create_graph):
+    """{node label: gradient} for every node of one backward pass that keeps them all."""
+    prog = program.compile_source(src)
+    leaves = {k: Tensor(np.asarray(v, dtype=np.float64), requires_grad=True) for k, v in point.items()}
+    vals = program.evaluate(prog, leaves, np.float64)
+    grads = autodiff.run_backward([vals[prog.output]], [None], retain_graph=True, create_graph=create_graph)
+    return {prog.label(i): grads[t].value for i, t in enumerate(vals) if t in grads}

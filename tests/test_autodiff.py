@@ -107,6 +107,23 @@ def test_forward_releases_what_no_rule_reads_and_gradients_stay_exact():
     np.testing.assert_allclose(y.grad.value, 4 * a * np.sin(x.value), rtol=1e-14)
 
 
+@pytest.mark.parametrize("src", [
+    "sum(sin(v) * (v + w))",  # add passes its gradient on to v and w; v gets more later
+    "a = sin(v); b = a * w; sum(b + (a + w) * v)",  # a gets the add's own gradient, then more
+    "u = v * w; sum(exp(u) * (u + u))",
+    "sum((v - w) * (v + w)) + sum(v)",
+])
+def test_in_place_accumulation_never_writes_into_a_shared_gradient(src):
+    # create_graph sums out of place: every node's gradient must be the same without it
+    from helpers import every_node_gradient
+
+    point = {"v": [1.0, 2.0, 3.0], "w": [0.5, 0.6, 0.7]}
+    plain, reference = every_node_gradient(src, point, False), every_node_gradient(src, point, True)
+    assert plain.keys() == reference.keys()
+    for label in plain:
+        np.testing.assert_array_equal(plain[label], reference[label], err_msg=label)
+
+
 def test_detach_stops_gradient_and_keeps_value():
     r = grad_job(GradRequest("u = detach(x*x); sum(u*x)", {"x": np.array([0.0, 1.0, 2.0, 3.0])}, check=False))
     assert r.gradients["x"].tolist() == [0.0, 1.0, 4.0, 9.0]

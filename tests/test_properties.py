@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agrad.core.api import GradRequest, grad_job
-from helpers import assert_release_changes_nothing, fd_grad
+from helpers import assert_release_changes_nothing, every_node_gradient, fd_grad
 
 SCALARS = ["x", "y", "z"]
 
@@ -114,3 +114,17 @@ def test_releasing_values_no_rule_reads_changes_no_derivative(src, reduce, v, ot
     point = {"v": v, "w": [0.3, -1.2, 0.8], "x": 0.4, "A": [[1.0, -2.0, 0.5], [0.3, 0.0, 2.0]]}
     wrt = ["v"] + sorted(others)
     assert_release_changes_nothing(full, point, wrt)
+
+
+@settings(**SETTINGS)
+@given(expressions(st.sampled_from(["v", "w", "x", "v*w", "sin(v)"])), st.sampled_from(VECTOR),
+       st.lists(st.floats(-2, 2).map(lambda f: round(f, 2)), min_size=3, max_size=3))
+def test_in_place_accumulation_changes_no_gradient(src, reduce, v):
+    # Without create_graph a gradient only the pass holds takes contributions in place; with
+    # it nothing is in place. Every node's gradient must agree, aliased ones (a + a) included.
+    full = reduce.format(v=f"(({src}) + 0*v)")
+    point = {"v": v, "w": [0.3, -1.2, 0.8], "x": 0.4, "A": [[1.0, -2.0, 0.5], [0.3, 0.0, 2.0]]}
+    runs = [every_node_gradient(full, point, create_graph) for create_graph in (False, True)]
+    assert runs[0].keys() == runs[1].keys()
+    for label in runs[0]:
+        np.testing.assert_array_equal(runs[0][label], runs[1][label], err_msg=f"{full}: {label}")
