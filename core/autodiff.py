@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from operator import attrgetter
-
 from .errors import AgradError
 from .ops import sum_to
 from .tensor import Tensor, const, gc_paused, grad_mode, quiet_numpy
@@ -16,21 +14,18 @@ def toposort(roots, stop=()) -> list[Tensor]:
     micrograd's recursive sort does): collect the reachable nodes, then order them by
     creation, which is a topological order because a node is made after its inputs.
     Nodes in `stop` are treated as leaves (their inputs are not visited)."""
-    seen = {id(s): s for s in stop if s.requires_grad}
+    seen = {s.seq: s for s in stop if s.requires_grad}  # by creation number: sorting ints is quick
     stack = []
     for r in roots:
-        if r.requires_grad and id(r) not in seen:
-            seen[id(r)] = r
+        if r.requires_grad and r.seq not in seen:
+            seen[r.seq] = r
             stack.append(r)
     while stack:
         for p in stack.pop().parents:
-            if p.requires_grad and id(p) not in seen:
-                seen[id(p)] = p
+            if p.requires_grad and p.seq not in seen:
+                seen[p.seq] = p
                 stack.append(p)
-    return sorted(seen.values(), key=_by_seq)
-
-
-_by_seq = attrgetter("seq")
+    return [seen[k] for k in sorted(seen)]
 
 
 def unbroadcast(g: Tensor, shape) -> Tensor:
@@ -86,7 +81,8 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             g = grads.get(node) if retain_grads else grads.pop(node, None)
             if g is None:
                 continue
-            owned.discard(id(g))  # the rules may pass g on (add does): no longer this slot's alone
+            if owned:
+                owned.discard(id(g))  # the rules may pass g on (add does): no longer this slot's alone
             if node.freed and op.saved(node.parents):
                 raise AgradError(
                     "trying to backward through the graph a second time: the first backward pass "
@@ -106,7 +102,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
                 prev = grads.get(p)
                 if prev is None:
                     grads[p] = gi
-                    if not create_graph and gi is not g and _private(gi.value):
+                    if type(gi.value) is np.ndarray and not create_graph and gi is not g and _private(gi.value):
                         owned.add(id(gi))
                 elif id(prev) in owned and np.result_type(prev.value, gi.value) == prev.value.dtype:
                     np.add(prev.value, gi.value, out=prev.value)
@@ -119,7 +115,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
 
 def _private(v) -> bool:
     """A writeable array with its own memory (not a view of another value)."""
-    return type(v) is np.ndarray and v.flags.owndata and v.flags.writeable
+    return v.flags.owndata and v.flags.writeable
 
 
 def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, create_graph: bool = False,

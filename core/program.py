@@ -249,7 +249,7 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
     reads it (Op.saved), as PyTorch frees an intermediate nobody holds: on large arrays memory
     is time, since every array that cannot reuse freed memory faults in fresh pages."""
     vals = [None] * len(program.nodes)
-    ndarray = np.ndarray
+    ndarray, scalar = np.ndarray, np.dtype(dtype).type
     release = None if keep is None else _last_users(program, keep)
     saved = set()
     with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
@@ -257,7 +257,9 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
             if node.kind == "op":
                 args = node.args
                 if len(args) == 2 and node.op.elementwise:  # refuse a huge broadcast before numpy allocates it
-                    _check_broadcast(program, i, vals[args[0]].value, vals[args[1]].value)
+                    a, b = vals[args[0]].value, vals[args[1]].value
+                    if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
+                        _check_broadcast(program, i, a, b)
                 try:
                     if len(args) == 2 and not node.params:
                         out = apply(node.op, vals[args[0]], vals[args[1]])
@@ -279,6 +281,8 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
                             _release(vals[j])
             elif node.kind == "var":
                 vals[i] = leaves[node.name]
+            elif type(node.value) is float:  # a literal: the quick way to a numpy scalar
+                vals[i] = Tensor(scalar(node.value))
             else:
                 v = np.asarray(node.value, dtype=dtype)
                 vals[i] = Tensor(v[()] if v.ndim == 0 else v)
@@ -313,8 +317,6 @@ def forward(program: Program, leaves: dict, dtype) -> Tensor:
 
 
 def _check_broadcast(program, i, a, b):
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.shape == b.shape:
-        return
     try:
         size = math.prod(np.broadcast_shapes(a.shape, b.shape))
     except ValueError:
