@@ -58,7 +58,7 @@ class Tensor:
     `freed` marks a node whose saved values a backward pass without retain_graph released.
     """
 
-    __slots__ = ("value", "op", "parents", "params", "requires_grad", "grad", "name", "freed", "seq", "__weakref__")
+    __slots__ = ("value", "op", "parents", "params", "requires_grad", "grad", "name", "freed", "seq")
 
     def __init__(self, value, requires_grad: bool = False, name: str | None = None):
         self.value = value
