@@ -240,9 +240,12 @@ def render_check(r, console, digits: int):
         console.print("mixed partials are symmetric: each is shown once (JSON lists every order of the variables)")
     if r.hessian is not None:
         render_hessian(r.hessian, console, digits)
-    notes = sorted({i.note for i in c.items if i.note and i.verdict != "ok" or "ill-conditioned" in i.note})
-    for n in notes:
-        console.print(f"[yellow]{n}[/]", highlight=False)
+    notes: dict[str, list] = {}  # each note once, with the derivatives it is about, in table order
+    for i in c.items:
+        if i.note and i.verdict != "ok" or "ill-conditioned" in i.note:
+            notes.setdefault(i.note, []).append(_partial_label(i.key))
+    for n, labels in notes.items():
+        console.print(f"[yellow]{', '.join(labels)}: {n}[/]", highlight=False)
     kinks = sum(i.verdict == "kink" for i in c.items)
     agree = (f"{TICK} no derivative disagrees with SymPy ({kinks} at a non-differentiable point)" if kinks
              else f"{TICK} every derivative agrees with SymPy")

@@ -58,12 +58,13 @@ def close(a, b, rtol, atol) -> np.ndarray:
     return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True) | (a == b)
 
 
-def kink_nodes(program, values) -> list[int]:
+def kink_nodes(program, values, deps) -> list[int]:
     """Nodes whose forward values sit exactly on a kink: abs/relu at 0, a tie in maximum,
-    minimum, max or min. Derivatives there follow PyTorch's subgradient conventions."""
+    minimum, max or min, a zero base of a power whose exponent varies (0**b jumps from 0 to 1
+    to inf). Derivatives there follow PyTorch's conventions. `deps`: variable_sets(program)."""
     hits = []
     for i, node in enumerate(program.nodes):
-        if node.kind != "op" or not node.op.kink or node.op.name == "pow":
+        if node.kind != "op" or not node.op.kink:
             continue
         args = [np.asarray(values[j].value) for j in node.args]
         name = node.op.name
@@ -71,6 +72,8 @@ def kink_nodes(program, values) -> list[int]:
             hit = np.any(args[0] == 0)
         elif name in ("maximum", "minimum"):
             hit = np.any(args[0] == args[1])
+        elif name == "pow":
+            hit = bool(deps[node.args[1]]) and np.any(args[0] == 0)
         else:
             out = np.asarray(values[i].value)
             axis = node.params.get("axis")
@@ -81,8 +84,8 @@ def kink_nodes(program, values) -> list[int]:
     return hits
 
 
-def _dependencies(program, roots) -> set:
-    """The variables that the given nodes depend on."""
+def variable_sets(program) -> list[frozenset]:
+    """For each node, the variables its value depends on (a detached value depends on none)."""
     deps: list[frozenset] = []
     for node in program.nodes:
         if node.kind == "var":
@@ -91,7 +94,7 @@ def _dependencies(program, roots) -> set:
             deps.append(frozenset())
         else:
             deps.append(frozenset().union(*(deps[j] for j in node.args)))
-    return set().union(*(deps[r] for r in roots))
+    return deps
 
 
 def key_text(key) -> str:
@@ -146,8 +149,9 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
         return Check("skipped", f"SymPy could not finish ({type(exc).__name__}: {exc})", rtol, atol,
                      seconds=time.perf_counter() - t0)
 
-    kinks = kink_nodes(program, values)
-    kink_deps = [(k, _dependencies(program, program.nodes[k].args)) for k in kinks]
+    deps = variable_sets(program)
+    kink_deps = [(k, frozenset().union(*(deps[j] for j in program.nodes[k].args)))
+                 for k in kink_nodes(program, values, deps)]
     at_kink = set().union(*(d for _, d in kink_deps))
     nonsmooth = any(n.kind == "op" and n.op.kink and n.op.name != "pow" for n in program.nodes)
     items, pos = [], 0

@@ -124,10 +124,11 @@ def _pow_base(g, out, a, b):
     if not b.requires_grad and b.value.shape == () and b.value == 2:
         return g * (a * 2)  # the square, everywhere in losses: two array ops instead of four
     d = g * b * a ** (b - 1)
-    zero = np.asarray(b.value == 0)
-    # d/da a**0 is 0 even at a = 0 (0 * inf would be nan), as PyTorch masks it. Only for a
-    # constant exponent: a mask would cut d/db of this gradient, which is a**-1, not 0.
-    return where(d, const(0, d), cond=~zero) if zero.any() and not b.requires_grad else d
+    # d/da a**0 is 0 even at a = 0, where the formula is 0 * inf: a**0 is 1 all along a. Masked
+    # where a = 0 as well, not wherever b = 0 as PyTorch and JAX do: their mask also cuts the
+    # mixed derivative, d/db of b*a**(b-1), which is 1/a at b = 0, not 0.
+    hole = np.asarray((a.value == 0) & (b.value == 0))
+    return where(d, const(0, d), cond=~hole) if hole.any() else d
 
 
 def _pow_exponent(g, out, a, b):

@@ -47,6 +47,19 @@ def test_kinks_are_reported_not_failed(src, point, sympy_agrees):
     assert ("SymPy agrees" in item.note) == sympy_agrees
 
 
+@pytest.mark.parametrize("point", [{"x": 0.0, "y": 0.0}, {"x": 0.0, "y": 0.5}])
+def test_a_zero_base_under_a_variable_exponent_is_a_kink(point):
+    # 0**y is 0, 1 or inf as y crosses 0: SymPy's x**y*log(x) is undefined there, AD follows PyTorch
+    r = job("x ** y", **point)
+    assert r.check.status == "ok"
+    assert {i.key: i.verdict for i in r.check.items} == {"x": "kink", "y": "kink"}
+
+
+def test_a_zero_base_under_a_constant_exponent_is_smooth():
+    r = job("x ** 3 + x ** 0", x=0.0)
+    assert [i.verdict for i in r.check.items] == ["ok"]
+
+
 def test_only_derivatives_through_the_kink_are_flagged():
     r = job("abs(y) + x*x", x=2, y=0)
     assert {i.key: i.verdict for i in r.check.items} == {"x": "ok", "y": "kink"}

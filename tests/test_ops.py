@@ -132,11 +132,22 @@ def test_taylor_agrees_with_nested_reverse_on_compositions(src, bound):
     ("minimum(x, y)", {"x": 2.0, "y": 2.0}, {"x": 0.5, "y": 0.5}),
     ("max(w)", {"w": [1.0, 3.0, 3.0]}, {"w": [0.0, 0.5, 0.5]}),
     ("x ** 0", {"x": 0.0}, {"x": 0.0}),
+    ("x ** y", {"x": 0.0, "y": 0.0}, {"x": 0.0, "y": 0.0}),  # x**0 is 1 along x; 0**y is 0 for y > 0
 ])
 def test_kinks_follow_pytorch(src, point, expected):
     g = grads(src, **point)
     for k, v in expected.items():
         np.testing.assert_array_equal(g[k], v)
+
+
+@pytest.mark.parametrize("point, key, expected", [
+    ({"x": 0.5, "y": 0.0}, "x,y", 2.0),  # d/dy of y*x**(y-1) at y = 0 is 1/x (PyTorch and JAX: 0)
+    ({"x": 0.0, "y": 1.0}, "x,x", 0.0),  # x**1 is x: no curvature, though 1*0*0**-1 is nan
+    ({"x": 0.0, "y": 2.0}, "y,y", 0.0),  # 0**y is 0 for every y > 0
+])
+def test_pow_with_a_variable_exponent_at_zero(point, key, expected):
+    r = grad_job(GradRequest("x ** y", {k: np.float64(v) for k, v in point.items()}, order=2, check=False))
+    assert r.derivatives[key] == expected
 
 
 def test_kink_table_documents_each_convention():
