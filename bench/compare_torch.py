@@ -1,6 +1,7 @@
 """agrad against PyTorch on random expressions: an independent engine, for developers.
 
     python bench/compare_torch.py [--examples 2000] [--order 1|2|3] [--kinks]
+    python bench/compare_torch.py --edges [--order 1|2]   # functions at the edges of their domains
 
 Needs torch (not a dependency of agrad) and hypothesis. Each generated expression is parsed
 by agrad once; the same graph is then run by agrad and, node by node through a table of
@@ -79,12 +80,48 @@ def partials(out, xs: dict, order: int) -> dict:
     return found
 
 
+# Functions at the edges of their domains (0, 1, negative), where rules mask or divide by zero
+EDGES = ["sqrt(x)", "log(x)", "x**0.5", "1/x", "x**-1", "asin(x)", "acos(x)", "x**x", "x**y", "y**x", "x**0",
+         "abs(x)*x", "relu(x)**2", "sqrt(x*x)", "log(abs(x))", "x/y", "x**3", "(x*0)**y", "maximum(x, y)",
+         "minimum(x, x)", "max(x*ones(3))", "atan(1/x)", "x**1.5", "x**(-0.5)", "log2(x)", "sqrt(x)*x", "abs(x)**0.5"]
+
+
+def compare(stats, src, point, wrt, order):
+    """agrad's derivatives of src against PyTorch's; a difference gets SymPy's verdict on agrad."""
+    try:
+        ours = grad_job(GradRequest(src, point, wrt=wrt, order=order, check=False))
+    except AgradError as exc:
+        assert exc.kind == "shape", exc  # the generator can mix shapes that do not broadcast
+        return
+    leaves_t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=k in wrt) for k, v in point.items()}
+    out = torch_forward(compile_source(src), leaves_t)
+    theirs = partials(out, {k: leaves_t[k] for k in wrt}, order)
+    for key, t in theirs.items():
+        a = np.asarray(ours.derivatives[",".join(key)], dtype=np.float64)
+        b = t.detach().numpy(force=True)  # PyTorch may hand back a lazy ZeroTensor
+        stats["compared"] += 1
+        if np.allclose(a, b, rtol=1e-10, atol=1e-12, equal_nan=True):
+            stats["agree"] += 1
+        else:
+            verdict = grad_job(GradRequest(src, point, wrt=wrt, order=order)).check.status
+            stats["differ"].append((src, key, point, a.tolist(), b.tolist(), verdict))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--examples", type=int, default=2000)
     ap.add_argument("--order", type=int, default=1, choices=[1, 2, 3])
     ap.add_argument("--kinks", action="store_true", help="draw points from {-1, 0, 0.5, 1} to hit ties and zeros")
+    ap.add_argument("--edges", action="store_true",
+                    help="instead: each EDGES function at every (x, y) in {-1, 0, 0.5, 1, 2}, at --order")
     args = ap.parse_args()
+    if args.edges:
+        stats = {"compared": 0, "agree": 0, "differ": []}
+        grid = [-1.0, 0.0, 0.5, 1.0, 2.0]
+        for e, x, y in itertools.product(EDGES, grid, grid):
+            point = {"x": np.float64(x), "y": np.float64(y)}
+            compare(stats, f"({e}) + 0*x + 0*y", point, ["x", "y"], args.order)
+        return report(stats, f"{len(EDGES)} functions at {len(grid) ** 2} points", args.order)
     numbers = st.sampled_from([0.0, 1.0, -1.0, 0.5]) if args.kinks else st.floats(-2, 2)
     if args.order == 1:
         leaves = st.sampled_from(["x", "y", "w", "A @ w", "w[1:]*w[:-1]", "2.5", "x*w", "sum(A, 0)*y"])
@@ -102,27 +139,14 @@ def main():
         point = {"x": np.float64(x), "y": np.float64(y), "w": np.array(w), "A": A}
         if args.order > 1:
             point = {"x": point["x"], "y": point["y"]}
-        wrt = [k for k in point if k != "A"]
-        try:
-            ours = grad_job(GradRequest(src, point, wrt=wrt, order=args.order, check=False))
-        except AgradError as exc:
-            assert exc.kind == "shape", exc  # the generator can mix shapes that do not broadcast
-            return
-        leaves_t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=k in wrt) for k, v in point.items()}
-        out = torch_forward(compile_source(src), leaves_t)
-        theirs = partials(out, {k: leaves_t[k] for k in wrt}, args.order)
-        for key, t in theirs.items():
-            a = np.asarray(ours.derivatives[",".join(key)], dtype=np.float64)
-            b = t.detach().numpy(force=True)  # PyTorch may hand back a lazy ZeroTensor
-            stats["compared"] += 1
-            if np.allclose(a, b, rtol=1e-10, atol=1e-12, equal_nan=True):
-                stats["agree"] += 1
-            else:
-                verdict = grad_job(GradRequest(src, point, wrt=wrt, order=args.order)).check.status
-                stats["differ"].append((src, key, point, a.tolist(), b.tolist(), verdict))
+        compare(stats, src, point, [k for k in point if k != "A"], args.order)
 
     one()
-    print(f"compared {stats['compared']} derivatives of {args.examples} expressions (order {args.order}): "
+    report(stats, f"{args.examples} expressions", args.order)
+
+
+def report(stats, what, order):
+    print(f"compared {stats['compared']} derivatives of {what} (order {order}): "
           f"{stats['agree']} agree to rtol 1e-10")
     for src, key, point, a, b, verdict in itertools.islice(stats["differ"], 20):
         print(f"  differ: d/{','.join(key)} of {src} at {point}: agrad {a}, PyTorch {b}; "
