@@ -1,4 +1,5 @@
-"""Shared oracles for the tests: central finite differences through the forward pass, and\nderivatives with every value kept against derivatives with unread values released."""
+"""Shared oracles for the tests: central finite differences through the forward pass, and
+derivatives with every value kept against derivatives with unread values released."""
 import numpy as np
 
 from agrad.core import autodiff, program
@@ -55,9 +56,9 @@ def assert_release_changes_nothing(src, point, wrt):
 
 
 def every_node_gradient(src, point, create_graph):
-    """{node label: gradient} for every node of one backward pass that keeps them all."""
+    """{(node index, label): gradient} for every node of one backward pass that keeps them all."""
     prog = program.compile_source(src)
     leaves = {k: Tensor(np.asarray(v, dtype=np.float64), requires_grad=True) for k, v in point.items()}
     vals = program.evaluate(prog, leaves, np.float64)
     grads = autodiff.run_backward([vals[prog.output]], [None], retain_graph=True, create_graph=create_graph)
-    return {prog.label(i): grads[t].value for i, t in enumerate(vals) if t in grads}
+    return {(i, prog.label(i)): grads[t].value for i, t in enumerate(vals) if t in grads}

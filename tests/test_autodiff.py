@@ -7,6 +7,7 @@ from agrad.core.api import GradRequest, grad_job
 from agrad.core.errors import AgradError
 from agrad.core.program import compile_source, evaluate
 from agrad.core.tensor import Tensor
+from helpers import every_node_gradient
 
 
 def leaf(v, grad=True):
@@ -115,8 +116,6 @@ def test_forward_releases_what_no_rule_reads_and_gradients_stay_exact():
 ])
 def test_in_place_accumulation_never_writes_into_a_shared_gradient(src):
     # create_graph sums out of place: every node's gradient must be the same without it
-    from helpers import every_node_gradient
-
     point = {"v": [1.0, 2.0, 3.0], "w": [0.5, 0.6, 0.7]}
     plain, reference = every_node_gradient(src, point, False), every_node_gradient(src, point, True)
     assert plain.keys() == reference.keys()

@@ -101,7 +101,6 @@ def test_vectors_broadcasting_and_reductions(src, reduce, v):
     _no_mismatch(r)
 
 
-
 @settings(**SETTINGS)
 @given(expressions(st.sampled_from(["v", "w", "2", "x"])),
        st.sampled_from(VECTOR + ["sum(max(A * {v}, 0) * w)", "sum(min(A * {v}, 1))", "dot(sin(w), {v})"]),
