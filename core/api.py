@@ -312,7 +312,7 @@ def _seeded(y: Tensor, seed) -> Tensor:
     from .ops import OPS
     from .tensor import apply
 
-    return apply(OPS["sum"], y * const(seed, y))
+    return apply(OPS["sum"], (y * const(seed, y),))
 
 
 def _jacobian(y: Tensor, x: Tensor) -> np.ndarray:

@@ -75,7 +75,7 @@ def _make_op(steps) -> Op:
     def run(x: Tensor) -> Tensor:
         t = x
         for op, pos, consts, params in steps:
-            t = apply(op, *args_with(t, pos, consts, lambda c: const(c, x)), **params)
+            t = apply(op, tuple(args_with(t, pos, consts, lambda c: const(c, x))), params)
         return t
 
     def vjp(g, out, x):

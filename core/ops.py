@@ -296,7 +296,7 @@ SYMBOLS: dict[str, Op] = {row.symbol: row for row in _ROWS if row.symbol}
 
 def _caller(name):
     op = OPS[name]
-    return lambda *args, **params: apply(op, *args, **params)
+    return lambda *args, **params: apply(op, args, params)
 
 
 (add, sub, mul, div, neg, pow_, matmul, sin, cos, sqrt, log, sinh, cosh, sigmoid,
@@ -310,10 +310,10 @@ def _operators(op: Op):
     """Tensor methods for a binary op; numbers on either side become constants of the
     Tensor's dtype."""
     def method(a, b):
-        return apply(op, a, b if type(b) is Tensor else const(b, a))
+        return apply(op, (a, b if type(b) is Tensor else const(b, a)))
 
     def reflected(a, b):
-        return apply(op, const(b, a), a)
+        return apply(op, (const(b, a), a))
 
     return method, reflected
 

@@ -262,9 +262,9 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
                         _check_broadcast(program, i, a, b)
                 try:
                     if len(args) == 2 and not node.params:
-                        out = apply(node.op, vals[args[0]], vals[args[1]])
+                        out = apply(node.op, (vals[args[0]], vals[args[1]]))
                     else:
-                        out = apply(node.op, *[vals[j] for j in args], **node.params)
+                        out = apply(node.op, tuple([vals[j] for j in args]), node.params)
                 except (ValueError, IndexError, TypeError) as exc:
                     raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
                                      span=node.span, source=program.source) from None

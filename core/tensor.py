@@ -93,10 +93,12 @@ class Tensor:
         return f"tensor({self.value!r}{extra})"
 
 
-def apply(op, *inputs: Tensor, **params) -> Tensor:
-    """Run one primitive forward; record it in the graph when grad mode is on and an input needs it."""
+def apply(op, inputs: tuple, params: dict | None = None) -> Tensor:
+    """Run one primitive forward; record it in the graph when grad mode is on and an input needs it.
+    The inputs come as one tuple (it becomes the node's parents) and params as a dict or None:
+    no packing of *args and **kwargs on the hottest call."""
     out = Tensor.__new__(Tensor)
-    if len(inputs) == 2:  # the common cases unrolled: this is the hottest function
+    if len(inputs) == 2:  # the common cases unrolled
         a, b = inputs
         out.value = op.fwd(a.value, b.value, **params) if params else op.fwd(a.value, b.value)
         needs = a.requires_grad or b.requires_grad

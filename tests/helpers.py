@@ -42,7 +42,7 @@ def _first_and_second(src, point, wrt, keep):
     leaves = {k: Tensor(np.asarray(v, dtype=np.float64), requires_grad=k in wrt) for k, v in point.items()}
     out = program.evaluate(prog, leaves, np.float64, keep=keep(prog))[prog.output]
     first = autodiff.grad(out, [leaves[k] for k in wrt], create_graph=True)
-    second = autodiff.grad(apply(OPS["sum"], first[0]), [leaves[k] for k in wrt])
+    second = autodiff.grad(apply(OPS["sum"], (first[0],)), [leaves[k] for k in wrt])
     return [g.value for g in first + second]
 
 
