@@ -1,6 +1,6 @@
 """agrad against PyTorch on random expressions: an independent engine, for developers.
 
-    python bench/compare_torch.py [--examples 2000] [--order 1|2|3] [--kinks]
+    python bench/compare_torch.py [--examples 2000] [--order 1|2|3] [--kinks] [--seed N]
     python bench/compare_torch.py --edges [--order 1|2]   # functions at the edges of their domains
 
 Needs torch (not a dependency of agrad) and hypothesis. Each generated expression is parsed
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from agrad.core.api import GradRequest, grad_job
@@ -112,6 +113,7 @@ def main():
     ap.add_argument("--examples", type=int, default=2000)
     ap.add_argument("--order", type=int, default=1, choices=[1, 2, 3])
     ap.add_argument("--kinks", action="store_true", help="draw points from {-1, 0, 0.5, 1} to hit ties and zeros")
+    ap.add_argument("--seed", type=int, help="replay a run (every run prints its seed)")
     ap.add_argument("--edges", action="store_true",
                     help="instead: each EDGES function at every (x, y) in {-1, 0, 0.5, 1, 2}, at --order")
     args = ap.parse_args()
@@ -141,8 +143,9 @@ def main():
             point = {"x": point["x"], "y": point["y"]}
         compare(stats, src, point, [k for k in point if k != "A"], args.order)
 
-    one()
-    report(stats, f"{args.examples} expressions", args.order)
+    run_seed = random.randrange(2 ** 32) if args.seed is None else args.seed
+    seed(run_seed)(one)()
+    report(stats, f"{args.examples} expressions, seed {run_seed}", args.order)
 
 
 def report(stats, what, order):
