@@ -149,8 +149,8 @@ def _saved(program: Program, vals: list) -> dict:
         t = vals[i]
         if node.kind != "op" or not t.requires_grad:
             continue
-        for which in set(t.op.saved(t.parents)):
-            src = t if which == "o" else t.parents["xy".index(which)]
+        for k in t.op.saved(t.parents):
+            src = t if k is None else t.parents[k]
             count += 1
             seen[id(src)] = np.asarray(src.value).nbytes
     return {"values": count, "bytes": int(sum(seen.values()))}

@@ -39,11 +39,13 @@ class Op:
     nargs: int = 1
     kink: str = ""  # the subgradient convention at a non-differentiable point
 
-    def saved(self, inputs) -> str:
-        """What a node keeps for backward: what the rules that will run read. Only the inputs
-        that require a gradient have their rule run, so x*W with W a constant keeps W, not x
-        (PyTorch saves conditionally too). Values nobody reads are released (program.evaluate)."""
-        return "".join(w for w, t in zip(self.saves.split(), inputs) if t.requires_grad)
+    def saved(self, inputs) -> set:
+        """What a node keeps for backward: what the rules that will run read, as input positions
+        (0, 1) and None for the output. Only the inputs that require a gradient have their rule
+        run, so x*W with W a constant keeps W, not x (PyTorch saves conditionally too). Values
+        nobody reads are released (program.evaluate)."""
+        words = (w for w, t in zip(self.saves.split(), inputs) if t.requires_grad)
+        return {None if c == "o" else "xy".index(c) for w in words for c in w}
 
     def torch_name(self, inputs, params=None) -> str:
         return self.torch(inputs, params or {}) if callable(self.torch) else self.torch

@@ -275,7 +275,7 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
                                      source=program.source)
                 if release is not None:
                     if out.op is not None:  # recorded: its rules will read what they save
-                        saved.update(i if w == "o" else args["xy".index(w)] for w in out.op.saved(out.parents))
+                        saved.update(i if k is None else args[k] for k in out.op.saved(out.parents))
                     for j in release.get(i, ()):
                         if j not in saved:
                             _release(vals[j])
