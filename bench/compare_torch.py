@@ -20,9 +20,9 @@ import torch
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from agrad.core.api import GradRequest, grad_job
-from agrad.core.errors import AgradError
-from agrad.core.program import compile_source
+from agrad.api import GradRequest, grad_job
+from agrad.errors import AgradError
+from agrad.program import compile_source
 
 F = torch.nn.functional
 TORCH = {  # agrad op name -> the same operation in PyTorch

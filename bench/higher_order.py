@@ -36,14 +36,14 @@ def main():
     import sympy as sp
     from sympy.core.cache import clear_cache
 
-    from agrad.core import higher
-    from agrad.core.program import compile_source, evaluate
-    from agrad.core.tensor import Tensor
+    from agrad import higher
+    from agrad.program import compile_source, evaluate
+    from agrad.tensor import Tensor
 
     program = compile_source(args.expr)
     x0 = np.float64(args.x)
     xs = sp.Symbol("x", real=True)
-    from agrad.core.symbolic import build, symbols_of
+    from agrad.symbolic import build, symbols_of
 
     f = build(program, symbols_of({"x": ()}))[program.output][()]
 

@@ -78,9 +78,9 @@ def program(n_statements: int) -> str:
 def scalar_core(n_ops: int, repeat: int) -> tuple[float, float]:
     """Seconds for forward+backward of a scalar graph of n_ops ops through the core API,
     and the parse+build seconds."""
-    from agrad.core import autodiff
-    from agrad.core.program import compile_source, evaluate
-    from agrad.core.tensor import Tensor
+    from agrad import autodiff
+    from agrad.program import compile_source, evaluate
+    from agrad.tensor import Tensor
 
     t = time.perf_counter()
     prog = compile_source(program(n_ops // 4))
@@ -99,8 +99,8 @@ def peak_mib(n_ops: int) -> float:
     less that of one that only imports agrad."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (larger) parent
     code = ("import numpy as np\n"
-            "from agrad.core import autodiff\nfrom agrad.core.program import compile_source, evaluate\n"
-            "from agrad.core.tensor import Tensor\n"
+            "from agrad import autodiff\nfrom agrad.program import compile_source, evaluate\n"
+            "from agrad.tensor import Tensor\n"
             f"prog = compile_source({program(n_ops // 4)!r}) if {n_ops} else None\n"
             "if prog:\n"
             "    v = evaluate(prog, {'t': Tensor(np.float64(0.3), True), 'y': Tensor(np.float64(0.7), True)}, np.float64)\n"
@@ -175,9 +175,9 @@ def hand_numpy(x, y):
 
 
 def large_arrays(rows, n, repeat):
-    from agrad.core import autodiff
-    from agrad.core.program import compile_source, evaluate, forward
-    from agrad.core.tensor import Tensor
+    from agrad import autodiff
+    from agrad.program import compile_source, evaluate, forward
+    from agrad.tensor import Tensor
 
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(n), rng.standard_normal(n)
@@ -222,7 +222,7 @@ def large_arrays(rows, n, repeat):
 
 
 def parsing(rows, sizes, repeat):
-    from agrad.core.program import compile_source
+    from agrad.program import compile_source
 
     per = {}
     for n in sizes:
@@ -253,8 +253,8 @@ def sympy_check(rows, sizes, repeat):
     import sympy as sp
     from sympy.core.cache import clear_cache
 
-    from agrad.core.api import GradRequest, grad_job
-    from agrad.core.program import compile_source
+    from agrad.api import GradRequest, grad_job
+    from agrad.program import compile_source
 
     fns = {"sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh, "exp": sp.exp, "sigmoid": lambda a: 1 / (1 + sp.exp(-a))}
     bindings = {"x": np.float64(0.3), "y": np.float64(-0.7)}

@@ -1,1 +1,1 @@
-"""agrad's command line (click): binds options, calls agrad.core, renders the result."""
+"""agrad's command line (click): binds options, calls agrad, renders the result."""

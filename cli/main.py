@@ -1,6 +1,6 @@
 """The agrad command line: binds options to a request, calls the core, renders the result.
 
-The CLI never differentiates: it parses what the person typed, hands agrad.core a request and
+The CLI never differentiates: it parses what the person typed, hands agrad a request and
 renders the dataclass that comes back. Heavy modules (rich, SymPy) load only when needed.
 """
 from __future__ import annotations
@@ -169,8 +169,8 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
              precision):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
-        from agrad.core.api import GradRequest, grad_job
-        from agrad.core.claims import parse_claims
+        from agrad.api import GradRequest, grad_job
+        from agrad.claims import parse_claims
 
         source = _read_expr(expr)
         claims = {}
@@ -239,8 +239,8 @@ Examples:
 @click.pass_context
 def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
     from agrad.cli import render
-    from agrad.core.derivation import collect, load, run_case
-    from agrad.core.errors import AgradError
+    from agrad.derivation import collect, load, run_case
+    from agrad.errors import AgradError
 
     with _errors("json" if as_json else "table"):
         files = collect(paths)
@@ -315,7 +315,7 @@ Examples:
 def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision):
     fmt = "json" if as_json else "table"
     with _errors(fmt):
-        from agrad.core.api import GradcheckRequest, gradcheck_job
+        from agrad.api import GradcheckRequest, gradcheck_job
 
         res = gradcheck_job(GradcheckRequest(_read_expr(expr), _bindings(ctx, var), wrt=_wrt_list(wrt), eps=eps,
                                              atol=atol, rtol=rtol, order=order, grad_output=_seed_value(grad_output)))
@@ -336,8 +336,8 @@ def _read_expr(expr: str) -> str:
 
 
 def _bindings(ctx, var) -> dict:
-    from agrad.core.errors import AgradError
-    from agrad.core.values import parse_value
+    from agrad.errors import AgradError
+    from agrad.values import parse_value
 
     pairs = list(ctx.meta.get("agrad.bindings", []))
     for item in var:
@@ -362,7 +362,7 @@ def _wrt_list(wrt):
 def _seed_value(text):
     if text is None or text.strip() == "ones":
         return None if text is None else "ones"
-    from agrad.core.values import parse_value
+    from agrad.values import parse_value
 
     return parse_value(text, "--grad-output")
 
@@ -400,7 +400,7 @@ class _errors:
         return self
 
     def __exit__(self, et, exc, tb):
-        from agrad.core.errors import AgradError
+        from agrad.errors import AgradError
 
         if exc is None or not isinstance(exc, AgradError):
             return False

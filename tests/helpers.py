@@ -2,10 +2,10 @@
 derivatives with every value kept against derivatives with unread values released."""
 import numpy as np
 
-from agrad.core import autodiff, program
-from agrad.core.api import GradRequest, grad_job
-from agrad.core.ops import OPS
-from agrad.core.tensor import Tensor, apply, grad_mode
+from agrad import autodiff, program
+from agrad.api import GradRequest, grad_job
+from agrad.ops import OPS
+from agrad.tensor import Tensor, apply, grad_mode
 
 
 def forward(src, point):

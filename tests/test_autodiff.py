@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from agrad.core import autodiff
-from agrad.core.api import GradRequest, grad_job
-from agrad.core.errors import AgradError
-from agrad.core.program import compile_source, evaluate
-from agrad.core.tensor import Tensor
+from agrad import autodiff
+from agrad.api import GradRequest, grad_job
+from agrad.errors import AgradError
+from agrad.program import compile_source, evaluate
+from agrad.tensor import Tensor
 from helpers import every_node_gradient
 
 

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from agrad.cli.main import cli
-from agrad.core.claims import parse_claims
+from agrad.claims import parse_claims
 
 
 def run(*args):

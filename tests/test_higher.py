@@ -7,8 +7,8 @@ import sympy as sp
 from click.testing import CliRunner
 
 from agrad.cli.main import cli
-from agrad.core import higher
-from agrad.core.api import GradRequest, grad_job
+from agrad import higher
+from agrad.api import GradRequest, grad_job
 
 
 def run(*args):

@@ -4,9 +4,9 @@ nested reverse mode. Kinks follow PyTorch's documented conventions."""
 import numpy as np
 import pytest
 
-from agrad.core import ops
-from agrad.core.api import GradRequest, grad_job
-from agrad.core.program import compile_source
+from agrad import ops
+from agrad.api import GradRequest, grad_job
+from agrad.program import compile_source
 from helpers import assert_release_changes_nothing, fd_grad, grads
 
 # a point inside every function's domain, away from kinks

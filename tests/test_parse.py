@@ -1,9 +1,9 @@
 """The parser: precedence, spans for carets, statements, bounds, and refusals."""
 import pytest
 
-from agrad.core import parse as P
-from agrad.core.errors import AgradError
-from agrad.core.program import compile_source
+from agrad import parse as P
+from agrad.errors import AgradError
+from agrad.program import compile_source
 
 
 def shape_of(node):

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agrad.core.api import GradRequest, grad_job
+from agrad.api import GradRequest, grad_job
 from helpers import assert_release_changes_nothing, every_node_gradient, fd_grad
 
 SCALARS = ["x", "y", "z"]

@@ -1,0 +1,7 @@
+"""One terminal width for every test: rich follows $COLUMNS, which pytest-xdist's workers set to 80."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
