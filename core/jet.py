@@ -15,6 +15,9 @@ import math
 
 import numpy as np
 
+from .kernels import sigmoid as _sigmoid_np
+from .kernels import tie_mask, tie_weights
+
 
 def _align(*cs):
     """Give every series the same number of dimensions, so value shapes broadcast as usual."""
@@ -149,8 +152,12 @@ def tanh(op, K, x):  # y' = (1 - y^2) x'
     return _integrate(K, x, np.tanh(x[0]), lambda y, m: (m == 0) - _conv(y, y, m))
 
 
-def sigmoid(op, K, x):  # y' = (y - y^2) x'
-    return _integrate(K, x, op.fwd(x[0]), lambda y, m: y[m] - _conv(y, y, m))
+def _sigmoid_series(K, x):  # y' = (y - y^2) x'
+    return _integrate(K, x, _sigmoid_np(x[0]), lambda y, m: y[m] - _conv(y, y, m))
+
+
+def sigmoid(op, K, x):
+    return _sigmoid_series(K, x)
 
 
 def _integrate_with(K, x, y0, q):
@@ -186,9 +193,7 @@ def acos(op, K, x):
 
 
 def softplus(op, K, x):
-    from .ops import OPS  # the sigmoid row's forward is the numerically careful one
-
-    return _integrate_with(K, x, op.fwd(x[0]), sigmoid(OPS["sigmoid"], K, x))
+    return _integrate_with(K, x, op.fwd(x[0]), _sigmoid_series(K, x))
 
 
 def abs_(op, K, x):
@@ -200,8 +205,6 @@ def relu(op, K, x):
 
 
 def _tied(K, a, b, first: bool):
-    from .ops import tie_mask  # the subgradient convention lives with the op rows
-
     a, b = _align(a, b)
     m = tie_mask(a[0], b[0], first)
     return m * a + (1 - m) * b
@@ -258,8 +261,6 @@ reduce = linear  # sum and mean are linear: apply them to each coefficient
 
 
 def extreme(op, K, x, axis=None):
-    from .ops import tie_weights
-
     w = tie_weights(x[0], op.fwd(x[0], axis=axis), axis)
     return np.stack([np.sum(w * x[k], axis=axis) for k in range(K + 1)])
 

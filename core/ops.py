@@ -20,6 +20,10 @@ from typing import Callable
 import numpy as np
 
 from . import jet as J
+from .kernels import keepdims_shape as _keepdims_shape
+from .kernels import scalar as _s
+from .kernels import sigmoid as _sigmoid_np
+from .kernels import tie_mask, tie_weights
 from .tensor import Tensor, apply, const
 
 
@@ -54,19 +58,8 @@ class Op:
         return f"Op({self.name})"
 
 
-def _s(a):
-    """numpy 0-d arrays as numpy scalars: faster arithmetic, same meaning."""
-    return a[()] if type(a) is np.ndarray and a.ndim == 0 else a
-
-
 def _mask(cond, like: Tensor) -> Tensor:
     return const(cond, like)
-
-
-def _keepdims_shape(shape, axis):
-    if axis is None:
-        return (1,) * len(shape)
-    return tuple(1 if i == axis % len(shape) else n for i, n in enumerate(shape))
 
 
 def _expand(g: Tensor, shape, axis) -> Tensor:
@@ -82,21 +75,8 @@ def _sum_to_np(x, shape):
     return _s(np.sum(x, axis=axes).reshape(shape))
 
 
-def _sigmoid_np(x):
-    e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)
-    return _s(np.where(np.asarray(x) >= 0, r, e * r))
-
-
 def _extreme_np(pick):
     return lambda x, axis=None: _s(pick(x, axis=axis))
-
-
-def tie_weights(x, out, axis):
-    """Each entry's share of a max/min reduction's gradient: ties share evenly, as torch.amax
-    and Tensor.max() do. The vjp rule and the Taylor rule both use it."""
-    hit = x == np.reshape(out, _keepdims_shape(np.shape(x), axis))
-    return hit / hit.sum(axis=axis, keepdims=True)
 
 
 def _extreme_vjp(g, out, x, axis=None):
@@ -114,12 +94,6 @@ def _extreme_sym(which):
             out[idx] = f(*moved[idx])
         return out
     return build
-
-
-def tie_mask(a, b, first: bool):
-    """1 where this input wins, 0.5 on a tie (PyTorch splits maximum/minimum ties), 0 elsewhere."""
-    win = (a > b) if first else (a < b)
-    return win + 0.5 * (a == b)
 
 
 def _pow_base(g, out, a, b):

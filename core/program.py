@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import parse as P
+from . import parser as P
 from .errors import AgradError
 from .ops import FUNCTIONS, OPS, SYMBOLS, Op
 from .tensor import Tensor, apply, gc_paused, quiet_numpy

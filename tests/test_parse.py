@@ -1,7 +1,7 @@
 """The parser: precedence, spans for carets, statements, bounds, and refusals."""
 import pytest
 
-from agrad import parse as P
+from agrad import parser as P
 from agrad.errors import AgradError
 from agrad.program import compile_source
 
