@@ -169,20 +169,13 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
              precision):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
-        from agrad.api import GradRequest, grad_job
-        from agrad.claims import parse_claims
+        import agrad
 
-        source = _read_expr(expr)
-        claims = {}
-        for text in expect:
-            claims.update(parse_claims(text))
-        bindings = _bindings(ctx, var)
-        req = GradRequest(
-            source=source, bindings=bindings, wrt=_wrt_list(wrt), dtype=dtype,
-            grad_output=_seed_value(grad_output), repeat=repeat, backward=backward_n,
-            retain_graph=retain_graph, zero_grad=zero_grad, order=order, hessian=hessian, jacobian=jacobian,
-            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout, fuse=fuse, expect=claims or None)
-        result = grad_job(req)
+        result = agrad.grad(
+            _read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), dtype=dtype, grad_output=grad_output,
+            repeat=repeat, backward=backward_n, retain_graph=retain_graph, zero_grad=zero_grad, order=order,
+            hessian=hessian, jacobian=jacobian, check=check, rtol=rtol, atol=atol, check_timeout=check_timeout,
+            fuse=fuse, expect=list(expect) or None)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     if save_file:
@@ -238,44 +231,56 @@ Examples:
               help="Seconds SymPy may take per point before its check is skipped.")
 @click.pass_context
 def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
+    import agrad
     from agrad.cli import render
-    from agrad.derivation import collect, load, run_case
-    from agrad.errors import AgradError
 
     with _errors("json" if as_json else "table"):
-        files = collect(paths)
-    cases, file_errors = [], []
-    for f in files:
-        try:
-            cases += load(f)
-        except AgradError as exc:
-            file_errors.append(exc)
+        files = _derivation_files(paths)
     console = None if as_json else _console()
-    for e in file_errors:
-        click.echo(f"error: {e.message}", err=True)
-    results = []
-    progress = console is not None and console.is_terminal and len(cases) >= 20
-    if progress:
-        from rich.progress import track
+    results, file_errors = [], []
 
-        iterator = track(cases, description="checking", console=console, transient=True)
-    else:
-        iterator = cases
-    for case in iterator:
-        res = run_case(case, check=use_sympy, check_timeout=check_timeout)
+    def show(res):
         results.append(res)
         if console is not None:
             console.print(render.case_line(res), highlight=False, soft_wrap=True)
+
+    for f in files:
+        try:
+            agrad.check_file(f, sympy=use_sympy, check_timeout=check_timeout, on_result=show)
+        except agrad.AgradError as exc:  # this file cannot be read as derivations: say so, run the others
+            file_errors.append(exc)
+            click.echo(f"error: {exc.message}", err=True)
     summary = render.check_summary(results, file_errors)
     if junit:
         with open(junit, "w", encoding="utf-8") as fh:
             fh.write(render.junit_xml(results, file_errors))
     if as_json:
         click.echo(render.to_json({"cases": [render.case_dict(r) for r in results], "summary": summary,
-                                   "ok": not file_errors and summary["failed"] == 0}))
+                                   "ok": summary["ok"]}))
     else:
         render.render_check_summary(summary, console)
-    ctx.exit(EXIT_INPUT if file_errors else EXIT_FAILED if summary["failed"] else EXIT_OK)
+    broken = file_errors or summary["errors"]
+    ctx.exit(EXIT_INPUT if broken else EXIT_FAILED if summary["failed"] else EXIT_OK)
+
+
+def _derivation_files(paths) -> list:
+    """Files named, and every *.toml under directories named, in a stable order."""
+    from pathlib import Path
+
+    import agrad
+
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.rglob("*.toml"))
+            if not found:
+                raise agrad.AgradError(f"{p}: no .toml files in this directory", kind="file")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise agrad.AgradError(f"{p}: no such file or directory", kind="file")
+    return out
 
 
 GRADCHECK_HELP = f"""Compare AD with finite differences, as torch.autograd.gradcheck does.
@@ -315,17 +320,17 @@ Examples:
 def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision):
     fmt = "json" if as_json else "table"
     with _errors(fmt):
-        from agrad.api import GradcheckRequest, gradcheck_job
+        import agrad
 
-        res = gradcheck_job(GradcheckRequest(_read_expr(expr), _bindings(ctx, var), wrt=_wrt_list(wrt), eps=eps,
-                                             atol=atol, rtol=rtol, order=order, grad_output=_seed_value(grad_output)))
+        res = agrad.gradcheck(_read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), eps=eps, atol=atol,
+                              rtol=rtol, order=order, grad_output=grad_output)
     from agrad.cli import render
 
     if as_json:
-        click.echo(render.to_json(res))
+        click.echo(render.to_json(render.gradcheck_dict(res)))
     else:
         render.render_gradcheck(res, _console(), precision)
-    ctx.exit(EXIT_OK if res["ok"] else EXIT_FAILED)
+    ctx.exit(EXIT_OK if res.ok else EXIT_FAILED)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -336,8 +341,8 @@ def _read_expr(expr: str) -> str:
 
 
 def _bindings(ctx, var) -> dict:
-    from agrad.errors import AgradError
-    from agrad.values import parse_value
+    """{name: VALUE text} from --NAME VALUE and -v NAME=VALUE; agrad reads the values."""
+    from agrad import AgradError
 
     pairs = list(ctx.meta.get("agrad.bindings", []))
     for item in var:
@@ -349,7 +354,7 @@ def _bindings(ctx, var) -> dict:
     for name, value in pairs:
         if name in out:
             raise AgradError(f"'{name}' is bound twice", kind="binding")
-        out[name] = parse_value(value, name)
+        out[name] = value
     return out
 
 
@@ -357,14 +362,6 @@ def _wrt_list(wrt):
     if wrt is None:
         return None
     return [w.strip() for w in wrt.split(",") if w.strip()]
-
-
-def _seed_value(text):
-    if text is None or text.strip() == "ones":
-        return None if text is None else "ones"
-    from agrad.values import parse_value
-
-    return parse_value(text, "--grad-output")
 
 
 def _console():
@@ -400,7 +397,7 @@ class _errors:
         return self
 
     def __exit__(self, et, exc, tb):
-        from agrad.errors import AgradError
+        from agrad import AgradError
 
         if exc is None or not isinstance(exc, AgradError):
             return False
@@ -408,15 +405,38 @@ class _errors:
         sys.exit(EXIT_INPUT)
 
 
+# The core speaks of the Python API's arguments; the command line names its flags instead.
+_FLAG_OF = {"retain_graph": "--retain-graph", "grad_output": "--grad-output", "zero_grad": "--zero-grad",
+            "check_timeout": "--check-timeout", "wrt": "--wrt", "order": "--order", "repeat": "--repeat",
+            "backward": "--backward", "jacobian": "--jacobian", "hessian": "--hessian", "dtype": "--dtype",
+            "rtol": "--rtol", "atol": "--atol", "eps": "--eps", "expect": "--expect"}
+
+
+def _flags(message: str) -> str:
+    """'pass retain_graph=True' -> 'pass --retain-graph'; 'order= must' -> '--order must';
+    'bind it with y=VALUE' -> 'bind it with --y VALUE (or -v y=VALUE)'."""
+    import re
+
+    message = re.sub(r"bind it with ([A-Za-z_]\w*)=VALUE", r"bind it with --\1 VALUE (or -v \1=VALUE)", message)
+    names = "|".join(_FLAG_OF)
+
+    def flag(m):
+        value = m.group(2)
+        return _FLAG_OF[m.group(1)] + ("" if value in ("True", "") else f" {value}")
+
+    return re.sub(rf"(?<![\w'-])({names})=(True\b|[^\s,;)]*)", flag, message)
+
+
 def report_error(exc, as_json: bool):
     where = exc.where()
+    message = _flags(exc.message)
     if as_json:
-        err = {"type": exc.kind, "message": exc.message, "column": None, "line": None}
+        err = {"type": exc.kind, "message": message, "column": None, "line": None}
         if where:
             err["line"], err["column"] = where[0], where[1]
         click.echo(json.dumps({"error": err, "ok": False}, indent=2))
         return
-    lines = [f"error: {exc.message}"]
+    lines = [f"error: {message}"]
     if where:
         lineno, col, text = where
         width = max(1, min(exc.span[1], exc.span[0] + len(text) - col) - exc.span[0])

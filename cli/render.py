@@ -5,6 +5,7 @@ rich is imported only by the table renderer, so `--json` and `--format plain` st
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -22,6 +23,8 @@ def jsonable(v):
         return v
     if isinstance(v, dict):
         return {str(k): jsonable(x) for k, x in v.items()}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return jsonable({f.name: getattr(v, f.name) for f in dataclasses.fields(v)})
     if isinstance(v, (list, tuple)):
         return [jsonable(x) for x in v]
     a = np.asarray(v)
@@ -81,18 +84,19 @@ def result_dict(r) -> dict:
         "derivatives": r.derivatives,
         "intermediates": [
             {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad,
-             "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.op if n.requires_grad and
-             not n.is_leaf else None, "detached": n.detached, "next": n.parents}
+             "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.grad_fn,
+             "detached": n.detached, "next": n.parents}
             for n in r.nodes
         ],
         "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
                     "intermediates": {str(k): v for k, v in p.intermediates.items()}} for p in r.passes],
+        "output": r.output.index,
         "saved": r.saved,
         "order": r.order,
         "method": r.method,
         "graph_nodes": r.graph_nodes,
         "check": check,
-        "problems": [p.__dict__ for p in r.problems],
+        "problems": r.problems,
         "warnings": r.warnings,
         "ok": r.ok,
     }
@@ -171,7 +175,7 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
             notes.append("leaf" if n.requires_grad else "leaf, no grad")
         else:
             notes.append("non-leaf")
-        style = "bold" if n.index == len(r.nodes) - 1 else None
+        style = "bold" if n.index == r.output.index else None
         g.add_row(str(n.index), n.name or "", n.expr, n.op if n.op not in ("leaf", "const") else "None",
                   fmt(n.value, digits), fmt(n.grad, digits), ", ".join(notes), style=style)
     console.print(g)
@@ -265,16 +269,16 @@ def _formula_summary(formulas) -> str:
 def render_hessian(h, console, digits):
     from rich.table import Table
 
-    t = Table(title="Hessian" + ("" if h["symmetric"] else " (NOT symmetric)"), title_justify="left",
+    t = Table(title="Hessian" + ("" if h.symmetric else " (NOT symmetric)"), title_justify="left",
               header_style="bold")
     t.add_column("")
-    for label in h["labels"]:
+    for label in h.labels:
         t.add_column(label, justify="right")
-    for label, row in zip(h["labels"], np.asarray(h["matrix"])):
+    for label, row in zip(h.labels, np.asarray(h.matrix)):
         t.add_row(label, *[fmt(x, digits) for x in row])
     console.print(t)
-    console.print(f"eigenvalues: {fmt(h['eigenvalues'], digits)} → {h['kind']}"
-                  + ("; symmetric ✓" if h["symmetric"] else ""), highlight=False)
+    console.print(f"eigenvalues: {fmt(h.eigenvalues, digits)} → {h.kind}"
+                  + ("; symmetric ✓" if h.symmetric else ""), highlight=False)
 
 
 # ---- agrad check ----------------------------------------------------------------------------------
@@ -287,19 +291,22 @@ def case_dict(res) -> dict:
 def _point_dict(p: dict) -> dict:
     out = dict(p)
     if "claims" in out:
-        out["claims"] = {k: {"claimed": v["claimed"], "claimed_value": v["claimed_value"], "actual": v["actual"],
-                             "ok": v["ok"], "detail": v["detail"]} for k, v in out["claims"].items()}
+        out["claims"] = {k: {"claimed": c.claimed, "claimed_value": c.claimed_value, "actual": c.actual,
+                             "ok": c.ok, "detail": c.detail} for k, c in out["claims"].items()}
     return out
 
 
 def check_summary(results, file_errors) -> dict:
-    counts = {s: sum(r.status == s for r in results) for s in ("pass", "FAIL", "skipped")}
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "FAIL", "skipped", "error")}
     return {"cases": len(results), "passed": counts["pass"], "failed": counts["FAIL"], "skipped": counts["skipped"],
-            "file_errors": [e.message for e in file_errors], "seconds": round(sum(r.seconds for r in results), 6)}
+            "errors": counts["error"], "file_errors": [e.message for e in file_errors],
+            "seconds": round(sum(r.seconds for r in results), 6),
+            "ok": not file_errors and counts["FAIL"] == counts["error"] == 0}
 
 
 def case_line(res) -> str:
-    mark = {"pass": "[green]pass[/]   ", "FAIL": "[bold red]FAIL[/]   ", "skipped": "[yellow]skipped[/]"}[res.status]
+    mark = {"pass": "[green]pass[/]   ", "FAIL": "[bold red]FAIL[/]   ", "skipped": "[yellow]skipped[/]",
+            "error": "[bold red]error[/]  "}[res.status]
     where = f"{res.case.file}:{res.case.line}" if res.case.line else res.case.file
     lines = [f"{mark} {res.case.name}  [dim]({where}, {res.seconds:.2f} s)[/]"]
     lines += [f"         {m}" for m in res.messages]
@@ -310,10 +317,11 @@ def render_check_summary(summary, console):
     from rich.table import Table
 
     t = Table(title="agrad check", title_justify="left", header_style="bold")
-    for col in ("cases", "passed", "failed", "skipped", "malformed files", "seconds"):
+    for col in ("cases", "passed", "failed", "skipped", "broken cases", "malformed files", "seconds"):
         t.add_column(col, justify="right")
     t.add_row(str(summary["cases"]), f"[green]{summary['passed']}[/]",
               f"[bold red]{summary['failed']}[/]" if summary["failed"] else "0", str(summary["skipped"]),
+              f"[bold red]{summary['errors']}[/]" if summary["errors"] else "0",
               str(len(summary["file_errors"])), f"{summary['seconds']:.2f}")
     console.print(t)
 
@@ -333,14 +341,15 @@ def junit_xml(results, file_errors) -> str:
         ET.SubElement(case, "error", message=e.message).text = e.message
     for fname, rs in files.items():
         suite = ET.SubElement(root, "testsuite", name=fname, tests=str(len(rs)),
-                              failures=str(sum(r.status == "FAIL" for r in rs)), errors="0",
+                              failures=str(sum(r.status == "FAIL" for r in rs)),
+                              errors=str(sum(r.status == "error" for r in rs)),
                               skipped=str(sum(r.status == "skipped" for r in rs)),
                               time=f"{sum(r.seconds for r in rs):.6f}")
         for r in rs:
             case = ET.SubElement(suite, "testcase", classname=fname, name=r.case.name, time=f"{r.seconds:.6f}")
-            if r.status == "FAIL":
-                ET.SubElement(case, "failure", message=r.messages[0] if r.messages else "failed").text = \
-                    "\n".join(r.messages)
+            if r.status in ("FAIL", "error"):
+                ET.SubElement(case, "failure" if r.status == "FAIL" else "error",
+                              message=r.messages[0] if r.messages else "failed").text = "\n".join(r.messages)
             elif r.status == "skipped":
                 ET.SubElement(case, "skipped", message="; ".join(r.messages))
     ET.indent(root)
@@ -361,7 +370,7 @@ def graph_tree(r, digits: int = 6, limit: int = 300):
     from rich.tree import Tree
 
     nodes = r.nodes
-    root_node = nodes[-1]
+    root_node = r.output
     root = Tree(f"[bold]#{root_node.index}[/] {_node_label(root_node, digits)}")
     shown, count = {root_node.index}, 1
     stack = [(root, root_node)]
@@ -410,26 +419,33 @@ def render_claims(claims: dict, console, digits: int):
     for col, just in (("derivative", "left"), ("claimed", "left"), ("claimed value", "right"),
                       ("true value", "right"), ("", "left")):
         t.add_column(col, justify=just, overflow="fold")
-    for key, v in claims.items():
-        t.add_row(_partial_label(key), str(v["claimed"]), fmt(v["claimed_value"], digits), fmt(v["actual"], digits),
-                  f"[green]{TICK}[/]" if v["ok"] else f"[bold red]{CROSS}[/]")
+    for key, c in claims.items():
+        t.add_row(_partial_label(key), str(c.claimed), fmt(c.claimed_value, digits), fmt(c.actual, digits),
+                  f"[green]{TICK}[/]" if c.ok else f"[bold red]{CROSS}[/]")
     console.print(t)
-    for key, v in claims.items():
-        if not v["ok"]:
-            console.print(f"[bold red]{CROSS} {_partial_label(key)}:[/] {v['detail']}", highlight=False)
+    for key, c in claims.items():
+        if not c.ok:
+            console.print(f"[bold red]{CROSS} {_partial_label(key)}:[/] {c.detail}", highlight=False)
 
 
-def render_gradcheck(res: dict, console, digits: int):
+def gradcheck_dict(res) -> dict:
+    return jsonable({"expression": res.expression, "order": res.order, "eps": res.eps, "atol": res.atol,
+                     "rtol": res.rtol, "ok": res.ok,
+                     "blocks": [{"of": b.of, "wrt": b.wrt, "analytical": b.analytical, "numerical": b.numerical,
+                                 "bad": b.bad, "ok": b.ok} for b in res.blocks]})
+
+
+def render_gradcheck(res, console, digits: int):
     from rich.table import Table
 
-    title = "gradgradcheck" if res["order"] == 2 else "gradcheck"
-    for b in res["blocks"]:
-        t = Table(title=f"{title}: d({b['of']})/d{b['wrt']} (eps {res['eps']:g}, atol {res['atol']:g}, "
-                        f"rtol {res['rtol']:g})", title_justify="left", header_style="bold")
+    title = "gradgradcheck" if res.order == 2 else "gradcheck"
+    for b in res.blocks:
+        t = Table(title=f"{title}: d({b.of})/d{b.wrt} (eps {res.eps:g}, atol {res.atol:g}, "
+                        f"rtol {res.rtol:g})", title_justify="left", header_style="bold")
         for col, just in (("entry", "left"), ("numerical", "right"), ("analytical", "right"),
                           ("|difference|", "right"), ("", "left")):
             t.add_column(col, justify=just)
-        a, n, bad = b["analytical"], b["numerical"], b["bad"]
+        a, n, bad = b.analytical, b.numerical, b.bad
         entries = list(np.ndindex(*a.shape))
         shown = entries if len(entries) <= 60 else [e for e in entries if bad[e]][:60] or entries[:20]
         for e in shown:
@@ -438,8 +454,8 @@ def render_gradcheck(res: dict, console, digits: int):
         if len(shown) < len(entries):
             t.add_row("…", f"({len(entries) - len(shown)} more entries)", "", "", "")
         console.print(t)
-    verdict = (f"[green]{TICK} {title} passed[/]" if res["ok"] else
-               f"[bold red]{CROSS} {title} failed: {sum(int(b['bad'].sum()) for b in res['blocks'])} entries differ[/]")
+    verdict = (f"[green]{TICK} {title} passed[/]" if res.ok else
+               f"[bold red]{CROSS} {title} failed: {len(res.failures)} entries differ[/]")
     console.print(verdict, highlight=False)
 
 

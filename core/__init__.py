@@ -1,4 +1,24 @@
-"""agrad's engine: parsing, the op table, reverse-mode autodiff, the SymPy cross-check.
+"""agrad: gradients of a formula by reverse-mode automatic differentiation with PyTorch's
+autograd semantics, checked against SymPy and finite differences.
 
-Core never prints. Entry point for programs: agrad.api.grad_job(GradRequest(...)).
+    >>> import agrad
+    >>> r = agrad.grad("(x1**2 + 2*x2)**2", x1=2, x2=3)
+    >>> r.gradients, r.check.ok
+    ({'x1': 80.0, 'x2': 40.0}, True)
+
+The public API is what __all__ lists; every other module is agrad's own business. Core never
+prints: every call returns a frozen dataclass (agrad.results) and the command line renders it.
 """
+from .derivation import CaseResult, check_file
+from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
+from .fdcheck import gradcheck
+from .gradient import grad, hessian
+from .program import Program, parse
+from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
+
+__all__ = [
+    "grad", "hessian", "gradcheck", "check_file", "parse",
+    "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
+    "NodeRow",
+    "AgradError", "ParseError", "BindingError", "UsageError", "LimitError",
+]

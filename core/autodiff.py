@@ -41,13 +41,13 @@ def seed_for(root: Tensor, seed) -> Tensor:
             raise AgradError(
                 f"a gradient can be created implicitly only for a scalar output, and the output "
                 f"has shape {_shape_text(root.shape)}: wrap it in sum(...), or give a seed with "
-                f"--grad-output (for example --grad-output ones)", kind="nonscalar")
+                f"grad_output= (for example grad_output=ones)", kind="nonscalar")
         return const(1.0, root)
     seed = seed if isinstance(seed, Tensor) else const(seed, root)
     try:
         value = np.broadcast_to(seed.value, root.shape)
     except ValueError:
-        raise AgradError(f"the seed (--grad-output) has shape {_shape_text(seed.shape)}, which does not "
+        raise AgradError(f"the seed (grad_output=) has shape {_shape_text(seed.shape)}, which does not "
                          f"broadcast to the output's shape {_shape_text(root.shape)}", kind="seed") from None
     return seed if seed.shape == root.shape else Tensor(value.astype(root.dtype), seed.requires_grad)
 
@@ -86,8 +86,8 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             if node.freed and op.saved(node.parents):
                 raise AgradError(
                     "trying to backward through the graph a second time: the first backward pass "
-                    "freed the values this graph saved for it (PyTorch: retain_graph=False). Pass "
-                    "--retain-graph to keep them for further passes", kind="backward")
+                    "freed the values this graph saved for it. Pass retain_graph=True to keep them "
+                    "for further passes", kind="backward")
             params, parents = node.params, node.parents
             for i, p in enumerate(parents):
                 if not p.requires_grad:

@@ -1,17 +1,20 @@
-"""AD against SymPy (and finite differences): per-derivative verdicts.
+"""The whole verdict: AD against SymPy, finite differences as the third opinion, kinks, and the
+user's claims. Every "ok", "mismatch" or "kink" is decided here and nowhere else.
 
 SymPy is imported only when a check runs, its work is bounded by a size limit and a time
 budget, and a check that cannot run says why ("skipped: ...") instead of hanging.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
-from .results import Check, CheckItem
+from .errors import AgradError
+from .results import Check, CheckItem, Claim
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
@@ -140,7 +143,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                 # value, the point is ill-conditioned (float64 rounding of the inputs is amplified)
                 flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
     except _Timeout:
-        return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (--check-timeout)",
+        return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (check_timeout=)",
                      rtol, atol, seconds=time.perf_counter() - t0)
     except RecursionError:
         return Check("skipped", "the expression is too deeply nested for SymPy", rtol, atol,
@@ -191,38 +194,43 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
         items.append(CheckItem(key_text(key), ad, sv, formula, error=err if math.isfinite(err) else float("inf"),
                                verdict=verdict, note=note))
     status = "failed" if any(i.verdict == "mismatch" for i in items) else "ok"
-    return Check(status, "", rtol, atol, items, seconds=time.perf_counter() - t0)
+    return Check(status, "", rtol, atol, tuple(items), seconds=time.perf_counter() - t0)
 
 
-def add_finite_differences(check: Check, fd: dict | None, one_sided: tuple | None, *, rtol: float, atol: float):
+def add_finite_differences(check: Check, fd: dict | None, one_sided: tuple | None, *, rtol: float,
+                           atol: float) -> Check:
     """The third opinion. Every item gets the finite-difference value and a note saying
     which of AD, SymPy and finite differences agree; a kink also gets its one-sided derivatives."""
     if fd is None:
-        return
-    for item in check.items:
-        key = tuple(item.key.split(","))
-        if key not in fd:
-            continue
-        item.fd = fd[key]
-        ad_fd = bool(close(item.ad, item.fd, rtol, atol).all())
-        sym_fd = item.sympy is not None and bool(close(item.sympy, item.fd, rtol, atol).all())
-        if item.verdict == "ok" and item.note.startswith("ill-conditioned"):
-            continue
-        if item.verdict == "ok" and not ad_fd:
-            item.note = ("AD and SymPy agree, finite differences do not: the point is likely ill-conditioned "
-                         "for differences")
-        elif item.verdict == "ok":
-            item.note = "AD, SymPy and finite differences agree"
-        elif item.verdict == "mismatch":
-            side = "AD" if ad_fd else "SymPy" if sym_fd else "neither"
-            item.note = f"AD and SymPy disagree; finite differences side with {side}"
-        elif item.verdict == "kink" and one_sided is not None:
-            left, right = one_sided[0][key], one_sided[1][key]
-            item.note += f"; left derivative {_brief(left)}, right derivative {_brief(right)}"
-        elif item.verdict == "unverified":
-            item.verdict = "ok" if ad_fd else "unverified"
-            item.note = ("AD and finite differences agree (SymPy skipped)" if ad_fd else
-                         "AD and finite differences disagree and SymPy was skipped: cannot tell which is right")
+        return check
+    return dataclasses.replace(check, items=tuple(_with_fd(i, fd, one_sided, rtol, atol) for i in check.items))
+
+
+def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol) -> CheckItem:
+    key = tuple(item.key.split(","))
+    if key not in fd:
+        return item
+    value = fd[key]
+    ad_fd = bool(close(item.ad, value, rtol, atol).all())
+    sym_fd = item.sympy is not None and bool(close(item.sympy, value, rtol, atol).all())
+    verdict, note = item.verdict, item.note
+    if verdict == "ok" and note.startswith("ill-conditioned"):
+        pass
+    elif verdict == "ok" and not ad_fd:
+        note = "AD and SymPy agree, finite differences do not: the point is likely ill-conditioned for differences"
+    elif verdict == "ok":
+        note = "AD, SymPy and finite differences agree"
+    elif verdict == "mismatch":
+        side = "AD" if ad_fd else "SymPy" if sym_fd else "neither"
+        note = f"AD and SymPy disagree; finite differences side with {side}"
+    elif verdict == "kink" and one_sided is not None:
+        left, right = one_sided[0][key], one_sided[1][key]
+        note += f"; left derivative {_brief(left)}, right derivative {_brief(right)}"
+    elif verdict == "unverified":
+        verdict = "ok" if ad_fd else "unverified"
+        note = ("AD and finite differences agree (SymPy skipped)" if ad_fd else
+                "AD and finite differences disagree and SymPy was skipped: cannot tell which is right")
+    return dataclasses.replace(item, fd=value, verdict=verdict, note=note)
 
 
 def _brief(v) -> str:
@@ -230,6 +238,110 @@ def _brief(v) -> str:
     return f"{float(a):.10g}" if a.ndim == 0 else np.array2string(a, precision=8, threshold=6, separator=", ")
 
 
-def fd_only(derivatives: dict) -> list:
+def fd_only(derivatives: dict) -> tuple:
     """Items for first-order derivatives when SymPy was skipped: AD against differences alone."""
-    return [CheckItem(key_text(k), np.asarray(v), verdict="unverified") for k, v in derivatives.items() if len(k) == 1]
+    return tuple(CheckItem(key_text(k), np.asarray(v), verdict="unverified")
+                 for k, v in derivatives.items() if len(k) == 1)
+
+
+# ---- the verdict of one agrad.grad call ----------------------------------------------------------
+def verify(problem, run, derivatives: dict) -> Check:
+    """The SymPy check and the finite-difference opinion, with dtype-scaled tolerances.
+    problem: problem.Problem; run: differentiate.Run; derivatives: {(v, ...): array}."""
+    o = problem.options
+    rtol, atol = tolerances(problem.dtype) if np.issubdtype(problem.dtype, np.floating) else (0.0, 0.0)
+    rtol = o.rtol if o.rtol is not None else rtol
+    atol = o.atol if o.atol is not None else atol
+    if not o.check:
+        return Check("off", "check=False", rtol, atol)
+    if not problem.wrt:
+        return Check("skipped", "nothing to differentiate", rtol, atol)
+    from .higher import canonical_keys
+    from .program import evaluate
+
+    program, values = problem.program, run.values
+    if problem.run_program is not problem.program:  # fused: the check reads the fine-grained graph
+        values = evaluate(program, run.leaves, problem.dtype)
+    canon = set(canonical_keys(problem.wrt, problem.order))
+    check = against_sympy(program, problem.shapes(), problem.point(), values,
+                          {k: v for k, v in derivatives.items() if k in canon},
+                          seed=run.seed, jacobian=o.jacobian, rtol=rtol, atol=atol, timeout=o.check_timeout)
+    return _third_opinion(check, problem, derivatives, run)
+
+
+def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
+    """Finite differences beside AD and SymPy (first order), one-sided ones at a kink."""
+    from . import numeric
+
+    if not check.items and check.status == "skipped":
+        check = dataclasses.replace(check, items=fd_only(derivatives))
+    if not any(len(i.key.split(",")) == 1 for i in check.items):
+        return check
+    p64 = {n: np.asarray(v, dtype=np.float64) for n, v in problem.point().items()}
+    fd = numeric.first_derivatives(problem.program, p64, problem.wrt, run.seed)
+    sides = None
+    if fd is not None and any(i.verdict == "kink" for i in check.items):
+        sides = tuple(numeric.first_derivatives(problem.program, p64, problem.wrt, run.seed, side=s) for s in (-1, 1))
+    finite = np.abs(np.asarray(run.output.value, dtype=np.float64))
+    finite = finite[np.isfinite(finite)]
+    scale = max(1.0, float(finite.max(initial=0.0)))
+    return add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * check.rtol), atol=1e-6 * scale)
+
+
+# ---- the user's claims -------------------------------------------------------------------------
+def judge_claims(claims: dict, derivatives: dict, problem, *, rtol: float, atol: float) -> dict:
+    """{key: Claim} for every claim: a number, list or formula against the derivative AD computed
+    (derivatives keyed "x", "x,y"); a failed formula is explained by SymPy's simplified difference."""
+    from .claims import claimed_value
+
+    point = {k: np.asarray(v) for k, v in problem.bindings.items()}
+    out = {}
+    for key, claim in claims.items():
+        if key not in derivatives:
+            raise AgradError(f"the claim names the derivative '{key}', which was not computed; computed: "
+                             f"{', '.join(derivatives) or 'none'}", kind="claim")
+        actual = np.asarray(derivatives[key], dtype=np.float64)
+        value, formula = claimed_value(claim, point, key)
+        try:
+            good = bool(np.all(close(np.broadcast_to(value, actual.shape), actual, rtol, atol)))
+        except ValueError:
+            good = False
+        detail = ""
+        if not good:
+            detail = f"claimed {_short(value)}, but the derivative is {_short(actual)}"
+            if formula is not None:
+                detail += "; " + _explain(problem, str(claim), key)
+        out[key] = Claim(key, claim, value, actual, good, detail)
+    return out
+
+
+def _short(v) -> str:
+    a = np.asarray(v)
+    return repr(float(a)) if a.ndim == 0 else np.array2string(a, precision=10, threshold=8, separator=", ")
+
+
+def _explain(problem, formula: str, key: str) -> str:
+    """SymPy's simplified difference between the claim and the true derivative."""
+    try:
+        import sympy as sp
+
+        from . import symbolic as S
+        from .program import compile_source
+
+        with _time_limit(5.0):
+            syms = S.symbols_of(problem.shapes())
+            program = problem.program
+            expr = S.build(program, syms)[program.output]
+            for v in key.split(","):
+                expr = S.jacobian(expr, syms[v])
+            claim_prog = compile_source(formula)
+            claim = S.build(claim_prog, syms)[claim_prog.output]
+            diff = np.vectorize(lambda a, b: sp.simplify(a - b), otypes=[object])(np.broadcast_to(claim, expr.shape),
+                                                                                  expr)
+            flat = diff.ravel()
+            if all(d == 0 for d in flat):
+                return "the formulas are equal symbolically; the claim differs only in rounding"
+            shown = str(flat[0]) if flat.size == 1 else str(flat.tolist())
+            return f"claim - derivative simplifies to {shown}"
+    except Exception:  # SymPy could not decide in time: the numbers above already show the point
+        return "the formulas differ at this point"

@@ -1,6 +1,12 @@
-"""Derivation files (TOML, one [[case]] per derivation) and running them: `agrad check`."""
+"""Derivation files (TOML, one [[case]] per derivation) and running them: agrad.check_file,
+`agrad check` and the pytest plugin all go through run_case.
+
+A problem in one case (an unknown key, a bad value, an error while computing) is that case's
+error; every other case still runs. Only a file that cannot be read as TOML at all is a file
+error."""
 from __future__ import annotations
 
+import difflib
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -8,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import GradRequest, grad_job
-from .claims import claim_order, judge
 from .errors import AgradError
-from .values import parse_value
+from .gradient import grad
+
+MAX_FILE_BYTES = 10_000_000  # a derivation file is text someone wrote: 10 MB is far beyond any
 
 # key -> (python types allowed, what it means); the README documents the same table
 KEYS = {
@@ -39,7 +45,7 @@ KEYS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Case:
     name: str
     file: str
@@ -47,15 +53,20 @@ class Case:
     expr: str
     points: list
     fields: dict
+    error: str = ""  # what is wrong with the case itself; it is reported, not run
 
 
 @dataclass
 class CaseResult:
     case: Case
-    status: str  # pass | FAIL | skipped
+    status: str  # pass | FAIL | skipped | error
     messages: list = field(default_factory=list)
     seconds: float = 0.0
     points: list = field(default_factory=list)  # per point: {"at", "derivatives", "claims", "check"}
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("pass", "skipped")
 
 
 def _file_error(path, line, msg):
@@ -63,13 +74,27 @@ def _file_error(path, line, msg):
     return AgradError(f"{where}: {msg}", kind="file")
 
 
-def load(path) -> list[Case]:
-    """Every case of one file; a malformed file is an AgradError naming the file and line."""
-    path = Path(path)
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _file_error(path, None, f"cannot read: {exc}") from None
+        if not path.is_file():
+            raise _file_error(path, None, "not a regular file")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _file_error(path, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _file_error(path, None, f"over {MAX_FILE_BYTES:,} bytes; split it into smaller files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _file_error(path, None, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def load(path) -> list[Case]:
+    """Every case of one file. A file that is not TOML, or has no cases, is an AgradError naming the
+    file and line; a broken case becomes a Case with its `error` set."""
+    path = Path(path)
+    text = _read(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -78,27 +103,42 @@ def load(path) -> list[Case]:
     raw = data.get("case")
     if not isinstance(raw, list) or not raw:
         raise _file_error(path, None, "no [[case]] tables")
-    extra = set(data) - {"case"}
+    extra = sorted(set(data) - {"case"})
     if extra:
-        raise _file_error(path, None, f"unknown top-level key '{sorted(extra)[0]}' (cases go in [[case]] tables)")
-    cases = []
-    for i, c in enumerate(raw):
-        line = starts[i] if i < len(starts) else None
-        label = f"case {c.get('name', i + 1)!r}"
-        for k, v in c.items():
-            if k not in KEYS:
-                raise _file_error(path, line, f"{label}: unknown key '{k}'; known: {', '.join(KEYS)}")
-            if not isinstance(v, KEYS[k][0]) or (KEYS[k][0] is int and isinstance(v, bool)):
-                raise _file_error(path, line, f"{label}: '{k}' should be {_kind(KEYS[k][0])}, not {type(v).__name__}")
-        if "expr" not in c:
-            raise _file_error(path, line, f"{label}: missing 'expr'")
-        if "at" in c and "points" in c:
-            raise _file_error(path, line, f"{label}: give 'at' or 'points', not both")
-        points = c.get("points") or [c.get("at", {})]
-        if not all(isinstance(p, dict) for p in points):
-            raise _file_error(path, line, f"{label}: each of 'points' is a table like {{ x = 1 }}")
-        cases.append(Case(c.get("name", f"{path.name}#{i + 1}"), str(path), line or 0, c["expr"], points, c))
-    return cases
+        raise _file_error(path, None, f"unknown top-level key '{extra[0]}' (cases go in [[case]] tables)")
+    return [_case(path, i, c, starts[i] if i < len(starts) else 0) for i, c in enumerate(raw)]
+
+
+def _case(path: Path, i: int, c, line: int) -> Case:
+    if not isinstance(c, dict):
+        return Case(f"{path.name}#{i + 1}", str(path), line, "", [], {}, "a case must be a table")
+    name = c.get("name") if isinstance(c.get("name"), str) else f"{path.name}#{i + 1}"
+    fields = dict(c)
+
+    def broken(msg):
+        return Case(name, str(path), line, str(c.get("expr", "")), [], fields, msg)
+
+    for k, v in c.items():
+        if k not in KEYS:
+            close = difflib.get_close_matches(k, KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(KEYS)}"
+            return broken(f"unknown key '{k}' in case '{name}'{hint}")
+        types = KEYS[k][0]
+        if not isinstance(v, types) or (types is int and isinstance(v, bool)):
+            return broken(f"case '{name}': '{k}' should be {_kind(types)}, not {type(v).__name__}")
+    if "expr" not in c:
+        return broken(f"case '{name}': missing 'expr'")
+    if "at" in c and "points" in c:
+        return broken(f"case '{name}': give 'at' or 'points', not both")
+    points = c.get("points") or [c.get("at", {})]
+    if not all(isinstance(p, dict) for p in points):
+        return broken(f"case '{name}': each of 'points' is a table like {{ x = 1 }}")
+    if not all(isinstance(w, str) for w in c.get("wrt", [])):
+        return broken(f"case '{name}': 'wrt' is a list of variable names")
+    passes = c.get("expect_passes", [])
+    if not all(isinstance(p, dict) for p in passes):
+        return broken(f"case '{name}': each of 'expect_passes' is a table like {{ x = [4, 12] }}")
+    return Case(name, str(path), line, c["expr"], points, fields)
 
 
 def _toml_line(msg: str):
@@ -119,7 +159,10 @@ def collect(paths) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(p.rglob("*.toml"))
+            found = sorted(p.rglob("*.toml"))
+            if not found:
+                raise AgradError(f"{p}: no .toml files in this directory", kind="file")
+            out += found
         elif p.exists():
             out.append(p)
         else:
@@ -127,95 +170,119 @@ def collect(paths) -> list[Path]:
     return out
 
 
-def _value(v, name):
-    if isinstance(v, str):
-        return parse_value(v, name)
-    try:
-        return np.asarray(v, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise AgradError(f"the value of '{name}' is not a number or a rectangular list", kind="binding") from None
-
-
-def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> CaseResult:
+def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> CaseResult:
+    """Every point of one case through agrad.grad: the SymPy check, the claims, the passes and
+    the graph facts it states. A failed check or claim is FAIL; bad input in the case is error."""
     t0 = time.perf_counter()
-    f = case.fields
     res = CaseResult(case, "pass")
-    claims = dict(f.get("expect", {}))
-    order = max(f.get("order", 1), claim_order(claims) if claims else 1)
+    if case.error:
+        res.status = "error"
+        res.messages.append(case.error)
+        return res
     for point in case.points:
-        try:
-            bindings = {k: _value(v, k) for k, v in point.items()}
-            seed = f.get("grad_output")
-            if seed is not None and seed != "ones":
-                seed = _value(seed, "grad_output")
-            req = GradRequest(case.expr, bindings, wrt=f.get("wrt"), dtype=f.get("dtype", "float64"),
-                              grad_output=seed, repeat=f.get("repeat", 1), backward=f.get("backward", 1),
-                              retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
-                              order=order, jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
-                              check=check, rtol=f.get("rtol"),
-                              atol=f.get("atol"), check_timeout=check_timeout)
-            result = grad_job(req)
-        except AgradError as exc:
-            if f.get("expect_error") and exc.kind == f["expect_error"]:
-                res.points.append({"at": point, "error": {"type": exc.kind, "message": exc.message}})
-                continue
-            res.status = "FAIL"
-            res.messages.append(f"at {_point_text(point)}: error ({exc.kind}): {exc.message}")
-            continue
-        if f.get("expect_error"):
-            res.status = "FAIL"
-            res.messages.append(f"at {_point_text(point)}: expected a '{f['expect_error']}' error, but it succeeded")
-            continue
-        entry = {"at": point, "derivatives": result.derivatives, "check": result.check.status}
-        if result.check.status == "failed":
-            res.status = "FAIL"
-            for item in result.check.items:
-                if item.verdict == "mismatch":
-                    res.messages.append(f"at {_point_text(point)}: d/{item.key}: AD {item.ad.tolist()} but SymPy "
-                                        f"{item.sympy.tolist()}")
-        elif result.check.status == "skipped" and not claims and res.status == "pass":
-            res.status = "skipped"
-            res.messages.append(f"check skipped: {result.check.reason}")
-        if claims:
-            point_values = {k: np.asarray(v) for k, v in bindings.items()}
-            verdicts = judge(claims, result.derivatives, point_values, result.check.rtol, result.check.atol,
-                             source=case.expr, shapes={k: np.shape(v) for k, v in bindings.items()})
-            entry["claims"] = verdicts
-            for key, v in verdicts.items():
-                if not v["ok"]:
-                    res.status = "FAIL"
-                    res.messages.append(f"at {_point_text(point)}: d/{key}: {v['detail']}")
-        for i, want in enumerate(f.get("expect_passes", [])):
-            if i >= len(result.passes):
-                res.status = "FAIL"
-                res.messages.append(f"expected {len(f['expect_passes'])} passes, ran {len(result.passes)}")
-                break
-            got = result.passes[i].gradients
-            for k, v in want.items():
-                if k not in got or not np.allclose(got[k], np.asarray(v, dtype=np.float64), rtol=1e-12, atol=0):
-                    res.status = "FAIL"
-                    res.messages.append(f"pass {i + 1}: {k}: expected {v}, got {np.asarray(got.get(k)).tolist()}")
-        _expect_graph(f, result, point, res)
-        res.points.append(entry)
+        _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout)
     res.seconds = time.perf_counter() - t0
     return res
 
 
-def _expect_graph(f: dict, result, point: dict, res: CaseResult):
+def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_timeout: float):
+    f = case.fields
+    where = f"at {_point_text(point)}"
+    try:
+        result = grad(case.expr, at={k: _value(v) for k, v in point.items()}, wrt=f.get("wrt"),
+                      dtype=f.get("dtype", "float64"), grad_output=_value(f.get("grad_output")),
+                      repeat=f.get("repeat", 1), backward=f.get("backward", 1),
+                      retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
+                      order=f.get("order", 1), jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
+                      expect={k: _value(v) for k, v in f.get("expect", {}).items()} or None,
+                      check=sympy, rtol=f.get("rtol"), atol=f.get("atol"), check_timeout=check_timeout)
+    except AgradError as exc:
+        if f.get("expect_error") and exc.kind == f["expect_error"]:
+            res.points.append({"at": point, "error": {"type": exc.kind, "message": exc.message}})
+            return
+        res.status = "error"
+        res.messages.append(f"{where}: error ({exc.kind}): {exc.message}")
+        return
+    if f.get("expect_error"):
+        _fail(res, f"{where}: expected a '{f['expect_error']}' error, but it succeeded")
+        return
+    entry = {"at": point, "derivatives": result.derivatives, "check": result.check.status}
+    if result.check.status == "failed":
+        for item in result.check.items:
+            if item.verdict == "mismatch":
+                _fail(res, f"{where}: d/{item.key}: AD {np.asarray(item.ad).tolist()} but SymPy "
+                           f"{np.asarray(item.sympy).tolist()}")
+    elif result.check.status == "skipped" and not result.expect and res.status == "pass":
+        res.status = "skipped"
+        res.messages.append(f"check skipped: {result.check.reason}")
+    if result.expect:
+        entry["claims"] = result.expect
+        for key, claim in result.expect.items():
+            if not claim.ok:
+                _fail(res, f"{where}: d/{key}: {claim.detail}")
+    _expect_passes(f.get("expect_passes", []), result, res)
+    _expect_graph(f, result, where, res)
+    res.points.append(entry)
+
+
+def _fail(res: CaseResult, message: str):
+    if res.status != "error":
+        res.status = "FAIL"
+    res.messages.append(message)
+
+
+def _value(v):
+    """A TOML value as agrad.grad takes it: lists become float arrays, strings stay values in the
+    language (numbers, constant expressions, @files, formulas), numbers stay numbers."""
+    if isinstance(v, list):
+        try:
+            return np.asarray(v, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise AgradError(f"{v!r} is not a number or a rectangular list of numbers", kind="binding") from None
+    return v
+
+
+def _expect_passes(want: list, result, res: CaseResult):
+    for i, wanted in enumerate(want):
+        if i >= len(result.passes):
+            _fail(res, f"expected {len(want)} passes, ran {len(result.passes)}")
+            return
+        got = result.passes[i].gradients
+        for k, v in wanted.items():
+            try:
+                good = k in got and np.allclose(got[k], _value(v), rtol=1e-12, atol=0)
+            except (ValueError, TypeError, AgradError):
+                good = False
+            if not good:
+                _fail(res, f"pass {i + 1}: {k}: expected {v}, got {np.asarray(got.get(k)).tolist()}")
+
+
+def _expect_graph(f: dict, result, where: str, res: CaseResult):
     """expect_grad_fn and expect_saved: graph facts as PyTorch would show them."""
     names = {n.name: n for n in result.nodes if n.name}
-    names["output"] = result.nodes[-1]
+    names["output"] = result.output
     for name, want in f.get("expect_grad_fn", {}).items():
         node = names.get(name)
-        got = None if node is None else (node.op if node.requires_grad and not node.is_leaf else "None")
+        got = None if node is None else str(node.grad_fn)
         if got != want:
-            res.status = "FAIL"
-            res.messages.append(f"at {_point_text(point)}: grad_fn of {name}: expected {want}, got {got}")
+            _fail(res, f"{where}: grad_fn of {name}: expected {want}, got {got}")
     for key, want in f.get("expect_saved", {}).items():
         if result.saved.get(key) != want:
-            res.status = "FAIL"
-            res.messages.append(f"at {_point_text(point)}: saved {key}: expected {want}, got {result.saved.get(key)}")
+            _fail(res, f"{where}: saved {key}: expected {want}, got {result.saved.get(key)}")
 
 
 def _point_text(point: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "(no variables)"
+
+
+def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_result=None) -> list:
+    """Run every [[case]] of one derivation file (TOML); a list of CaseResult (status pass, FAIL,
+    skipped or error, with messages). `on_result(case_result)` is called as each case finishes.
+    A file that is not TOML raises agrad.BindingError (kind "file")."""
+    out = []
+    for case in load(path):
+        res = run_case(case, sympy=sympy, check_timeout=check_timeout)
+        out.append(res)
+        if on_result is not None:
+            on_result(res)
+    return out

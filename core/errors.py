@@ -1,4 +1,9 @@
-"""The one error type user input can raise. The CLI turns it into a message with a caret and exit 2."""
+"""The errors user input can raise. The CLI turns each into a message with a caret and exit 2.
+
+Every error is an AgradError; its class says what went wrong and `kind` is a short word
+scripts can match (it is the JSON error's "type"). Messages speak of the Python API's
+arguments (`retain_graph=True`); the CLI maps them to its flags (`--retain-graph`).
+"""
 
 
 class AgradError(Exception):
@@ -6,7 +11,17 @@ class AgradError(Exception):
 
     kind: a short word scripts can match ("parse", "name", "binding", "shape", "backward", ...).
     span: (start, end) character offsets into `source`, when the error has a place.
+
+    `AgradError(message, kind=...)` builds the subclass that owns that kind, so every raise
+    site names the kind once and callers can still catch by class.
     """
+
+    kinds: tuple = ()
+
+    def __new__(cls, message: str = "", *, kind: str = "input", span=None, source: str | None = None):
+        if cls is AgradError:
+            cls = _BY_KIND.get(kind, AgradError)
+        return super().__new__(cls, message)
 
     def __init__(self, message: str, *, kind: str = "input", span=None, source: str | None = None):
         super().__init__(message)
@@ -26,3 +41,30 @@ class AgradError(Exception):
             line_end = len(self.source)
         lineno = self.source.count("\n", 0, start) + 1
         return lineno, start - line_start, self.source[line_start:line_end]
+
+
+class ParseError(AgradError):
+    """The text is not a program of the language (the span points at the place)."""
+
+    kinds = ("parse",)
+
+
+class BindingError(AgradError):
+    """A name has no value, or a value cannot be read or used (files, shapes, dtypes, seeds)."""
+
+    kinds = ("name", "binding", "value", "shape", "dtype", "seed", "claim", "file")
+
+
+class UsageError(AgradError):
+    """Arguments that contradict each other or ask for something the engine does not do."""
+
+    kinds = ("usage", "nonscalar", "backward", "nograd", "input", "internal")
+
+
+class LimitError(AgradError):
+    """A request over one of agrad's documented bounds (sizes, depths, orders, passes)."""
+
+    kinds = ("limit",)
+
+
+_BY_KIND = {k: c for c in (ParseError, BindingError, UsageError, LimitError) for k in c.kinds}

@@ -14,7 +14,7 @@ import numpy as np
 from . import parser as P
 from .errors import AgradError
 from .ops import FUNCTIONS, OPS, SYMBOLS, Op
-from .tensor import Tensor, apply, gc_paused, quiet_numpy
+from .tensor import Tensor, apply, gc_paused, grad_mode, quiet_numpy
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
@@ -68,6 +68,19 @@ class Program:
     nodes: list
     output: int
     variables: dict  # name -> index of its node (in order of first use)
+
+    def __call__(self, at: dict | None = None, **bindings):
+        """The output's value at a point (numbers, lists or arrays), with no graph recorded: a
+        compiled program is evaluated again without parsing."""
+        values = {**(at or {}), **bindings}
+        for name, idx in self.variables.items():
+            if name not in values:
+                raise AgradError(f"no value for '{name}': bind it with {name}=VALUE", kind="name",
+                                 span=self.nodes[idx].span, source=self.source)
+        with grad_mode(False):
+            leaves = {n: Tensor(float_array(v, n)) for n, v in values.items()}
+            v = forward(self, leaves, np.float64).value
+        return v.item() if np.ndim(v) == 0 else v
 
     def label(self, i: int, limit: int = 60) -> str:
         """The source text node i was written as, shortened to `limit` characters. Computed on
@@ -239,6 +252,29 @@ class _Compiler:
 def compile_source(src: str) -> Program:
     with gc_paused():
         return _Compiler(src).compile(P.parse_statements(src))
+
+
+def parse(expr: str) -> Program:
+    """Compile the text once into a Program that can be evaluated, or differentiated with
+    agrad.grad, at any number of points without parsing again.
+
+    >>> import agrad
+    >>> f = agrad.parse("x**2 + y")
+    >>> f(x=3, y=1), f(x=[1, 2], y=0).tolist()
+    (10.0, [1.0, 4.0])
+    >>> agrad.grad(f, x=3, y=1).gradients
+    {'x': 6.0, 'y': 1.0}
+    """
+    return compile_source(expr)
+
+
+def float_array(v, name: str):
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise AgradError(f"the value of '{name}' is not a number, a rectangular list or an array",
+                         kind="binding") from None
+    return a[()] if a.ndim == 0 else a
 
 
 def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:

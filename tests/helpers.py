@@ -3,7 +3,7 @@ derivatives with every value kept against derivatives with unread values release
 import numpy as np
 
 from agrad import autodiff, program
-from agrad.api import GradRequest, grad_job
+import agrad
 from agrad.ops import OPS
 from agrad.tensor import Tensor, apply, grad_mode
 
@@ -32,7 +32,7 @@ def fd_grad(src, point, var, h=1e-6):
 
 
 def grads(src, **point):
-    r = grad_job(GradRequest(src, {k: np.asarray(v, dtype=np.float64) for k, v in point.items()}, check=False))
+    r = agrad.grad(src, at={k: np.asarray(v, dtype=np.float64) for k, v in point.items()}, check=False)
     return {k: np.asarray(v) for k, v in r.gradients.items()}
 
 

@@ -70,21 +70,54 @@ def test_check_keeps_going_and_reports_all_in_json(tmp_path):
     assert [c["status"] for c in d["cases"]] == ["pass", "FAIL", "FAIL"]
     claim = d["cases"][1]["points"][0]["claims"]["x"]
     assert claim["claimed_value"] == 13.0 and claim["actual"] == 12.0 and claim["ok"] is False
-    assert d["summary"] == {"cases": 3, "passed": 1, "failed": 2, "skipped": 0, "file_errors": [],
-                            "seconds": d["summary"]["seconds"]}
+    assert d["summary"] == {"cases": 3, "passed": 1, "failed": 2, "skipped": 0, "errors": 0, "file_errors": [],
+                            "seconds": d["summary"]["seconds"], "ok": False}
 
 
 @pytest.mark.parametrize("text, message", [
     ('[[case]]\nname = "a"\nexpr = "x"\nat = { x = 1 \n', "d.toml:4: not valid TOML"),
-    ('[[case]]\nname = "a"\nexpr = "x"\n\n[[case]]\nname = "b"\nexr = "x"\n', "d.toml:5: case 'b': unknown key 'exr'"),
-    ('[[case]]\nname = "a"\nat = { x = 1 }\n', "d.toml:1: case 'a': missing 'expr'"),
-    ('[[case]]\nname = "a"\nexpr = "x"\norder = "2"\n', "d.toml:1: case 'a': 'order' should be an integer, not str"),
     ('title = "x"\n', "no [[case]] tables"),
 ])
 def test_malformed_files_exit_2_and_name_the_line(tmp_path, text, message):
     r = run("check", str(write(tmp_path, text)))
     assert r.exit_code == 2
     assert message in r.stderr
+
+
+GOOD_CASE = '[[case]]\nname = "fine"\nexpr = "x*x"\nat = { x = 3 }\nexpect = { x = 6 }\n\n'
+
+
+@pytest.mark.parametrize("broken, message", [
+    ('[[case]]\nname = "b"\nexr = "x"\n', "unknown key 'exr' in case 'b' (did you mean 'expr'?)"),
+    ('[[case]]\nname = "b"\nat = { x = 1 }\n', "case 'b': missing 'expr'"),
+    ('[[case]]\nname = "b"\nexpr = "x"\norder = "2"\n', "case 'b': 'order' should be an integer, not str"),
+    ('[[case]]\nname = "b"\nexpr = "x"\nat = { x = 1 }\norder = -5\n',
+     "at x=1: error (usage): order= must be between 1 and 30, got -5"),
+    ('[[case]]\nname = "b"\nexpr = "x"\nat = { x = 1 }\nwrt = ["y"]\n',
+     "at x=1: error (name): wrt= names 'y', which has no value; bound: x"),
+    ('[[case]]\nname = "b"\nexpr = "x"\nat = { x = 1 }\nexpect = { x = "1 +* 2" }\n',
+     "at x=1: error (claim): the claim for x is not a number, list or formula: unexpected '*'"),
+    ('[[case]]\nname = "b"\nexpr = "x"\nat = { x = [1, [2]] }\n',
+     "at x=[1, [2]]: error (binding): [1, [2]] is not a number or a rectangular list of numbers"),
+    ('[[case]]\nname = "b"\nexpr = "x"\nat = { x = 1 }\ndtype = "complex"\n',
+     "at x=1: error (usage): unknown dtype 'complex'"),
+])
+def test_a_broken_case_is_an_error_and_every_other_case_still_runs(tmp_path, broken, message):
+    path = write(tmp_path, GOOD_CASE + broken + "\n" + GOOD_CASE.replace("fine", "also fine"))
+    r = run("check", str(path), "--json")
+    assert r.exit_code == 2
+    d = json.loads(r.stdout)
+    assert [c["status"] for c in d["cases"]] == ["pass", "error", "pass"]
+    assert message in d["cases"][1]["messages"][0]
+    assert d["summary"]["errors"] == 1 and d["ok"] is False
+    table = run("check", str(path))
+    assert table.exit_code == 2 and "error   b" in table.stdout and message in table.stdout
+
+
+def test_a_directory_without_toml_files_is_an_error(tmp_path):
+    r = run("check", str(tmp_path))
+    assert r.exit_code == 2
+    assert r.stderr == f"error: {tmp_path}: no .toml files in this directory\n"
 
 
 def test_junit_report_has_one_testcase_per_case(tmp_path):

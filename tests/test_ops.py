@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from agrad import ops
-from agrad.api import GradRequest, grad_job
+import agrad
 from agrad.program import compile_source
 from helpers import assert_release_changes_nothing, fd_grad, grads
 
@@ -76,8 +76,8 @@ def test_second_derivative_of_every_rule(name):
     """create_graph: each rule is differentiable in turn (the Hessian is the gradient's gradient)."""
     src = f"{name}(x * 1.3) * x + y * {name}(y)"
     point = {"x": UNARY[name], "y": UNARY[name] * 0.9}
-    r = grad_job(GradRequest(src, {k: np.float64(v) for k, v in point.items()}, order=2, wrt=["x", "y"],
-                             check=False))
+    r = agrad.grad(src, at={k: np.float64(v) for k, v in point.items()}, order=2, wrt=["x", "y"],
+                             check=False)
     for v in point:
         first = f"d_{v}"
         # finite differences of the AD gradient, one variable at a time
@@ -86,7 +86,7 @@ def test_second_derivative_of_every_rule(name):
             bumped = []
             for sign in (1, -1):
                 p = {**point, w: point[w] + sign * h}
-                rr = grad_job(GradRequest(src, {k: np.float64(val) for k, val in p.items()}, check=False))
+                rr = agrad.grad(src, at={k: np.float64(val) for k, val in p.items()}, check=False)
                 bumped.append(float(rr.gradients[v]))
             fd = (bumped[0] - bumped[1]) / (2 * h)
             np.testing.assert_allclose(r.derivatives[f"{v},{w}"], fd, rtol=1e-5, atol=1e-7, err_msg=first)
@@ -96,10 +96,10 @@ def test_second_derivative_of_every_rule(name):
 def test_taylor_rule_agrees_with_nested_reverse(name):
     src = f"{name}(x * 1.3 + 0.1) * x"
     x = np.float64(UNARY[name])
-    taylor = grad_job(GradRequest(src, {"x": x}, order=4, check=False))
+    taylor = agrad.grad(src, at={"x": x}, order=4, check=False)
     assert taylor.method == "taylor"
     # the same derivatives by nested reverse mode: a second (unused) variable forces that path
-    rev = grad_job(GradRequest(src + " + 0*z", {"x": x, "z": np.float64(1)}, order=4, wrt=["x", "z"], check=False))
+    rev = agrad.grad(src + " + 0*z", at={"x": x, "z": np.float64(1)}, order=4, wrt=["x", "z"], check=False)
     assert rev.method == "reverse"
     for k in range(1, 5):
         key = ",".join(["x"] * k)
@@ -116,9 +116,9 @@ def test_taylor_rule_agrees_with_nested_reverse(name):
 def test_taylor_agrees_with_nested_reverse_on_compositions(src, bound):
     x = np.float64(0.61)
     consts = {k: np.asarray(v) for k, v in bound.items()}
-    taylor = grad_job(GradRequest(src, {"x": x, **consts}, wrt=["x"], order=5, check=False))
-    rev = grad_job(GradRequest(src + " + 0*z", {"x": x, "z": np.float64(1), **consts}, order=5, wrt=["x", "z"],
-                               check=False))
+    taylor = agrad.grad(src, at={"x": x, **consts}, wrt=["x"], order=5, check=False)
+    rev = agrad.grad(src + " + 0*z", at={"x": x, "z": np.float64(1), **consts}, order=5, wrt=["x", "z"],
+                               check=False)
     assert (taylor.method, rev.method) == ("taylor", "reverse")
     for k in range(1, 6):
         key = ",".join(["x"] * k)
@@ -146,7 +146,7 @@ def test_kinks_follow_pytorch(src, point, expected):
     ({"x": 0.0, "y": 2.0}, "y,y", 0.0),  # 0**y is 0 for every y > 0
 ])
 def test_pow_with_a_variable_exponent_at_zero(point, key, expected):
-    r = grad_job(GradRequest("x ** y", {k: np.float64(v) for k, v in point.items()}, order=2, check=False))
+    r = agrad.grad("x ** y", at={k: np.float64(v) for k, v in point.items()}, order=2, check=False)
     assert r.derivatives[key] == expected
 
 

@@ -1,0 +1,120 @@
+"""agrad.grad and agrad.hessian: one call composes the modules that each own one concern
+(problem: binding and validation; differentiate: passes and derivatives; check: the verdict;
+report: the table's facts; curvature: the Hessian) into one frozen GradResult."""
+from __future__ import annotations
+
+import numpy as np
+
+from .check import judge_claims, verify
+from .claims import parse_claims
+from .curvature import hessian_summary
+from .differentiate import derivatives, grad_value, run_passes
+from .problem import Options, make_problem
+from .report import node_rows, non_finite, saved
+from .results import GradResult, HessianSummary
+
+
+def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True, dtype: str = "float64",
+         repeat: int = 1, backward: int = 1, retain_graph: bool = False, zero_grad: bool = False,
+         jacobian: bool = False, hessian: bool = False, expect=None, fuse: bool = False, rtol: float | None = None,
+         atol: float | None = None, check_timeout: float = 10.0, at: dict | None = None, **bindings) -> GradResult:
+    """Differentiate `expr` (text or an agrad.parse Program) at a point, as PyTorch's autograd
+    would, and check every derivative against SymPy and finite differences.
+
+    Bind variables as keywords (numbers, nested lists, numpy arrays, or strings in the
+    language: "pi/4", "ones(2,2)", "@data.npy"); `at={...}` binds names that clash with the
+    arguments below. `wrt` names the variables to differentiate (default: every bound one).
+
+    >>> import agrad
+    >>> r = agrad.grad("(x1**2 + 2*x2)**2", x1=2, x2=3)
+    >>> r.gradients
+    {'x1': 80.0, 'x2': 40.0}
+    >>> r.check.ok, r.value
+    (True, 100.0)
+    >>> agrad.grad("x**3", x=2, order=3, check=False).derivatives["x,x,x"]
+    6.0
+
+    PyTorch semantics: `repeat` forward+backward runs accumulate into .grad (`gradients`),
+    `backward` passes over one graph need `retain_graph=True`, `zero_grad` clears .grad before
+    each pass, `grad_output` seeds a non-scalar output ("ones" or an array). `order`,
+    `hessian` and `jacobian` ask for more derivatives; `expect` states claims ({"x1": 80} or
+    "x1=80, x2: 4*x1**2 + 8*x2"), judged in `.expect`; `fuse` checkpoints elementwise chains.
+    Errors are agrad.AgradError subclasses (ParseError, BindingError, UsageError, LimitError).
+    """
+    if isinstance(expect, str):
+        expect = parse_claims(expect)
+    elif isinstance(expect, (list, tuple)):
+        expect = {k: v for text in expect for k, v in parse_claims(text).items()}
+    options = Options(wrt=names(wrt), order=order, grad_output=seed_option(grad_output), check=check, dtype=dtype,
+                      repeat=repeat, backward=backward, retain_graph=retain_graph, zero_grad=zero_grad,
+                      jacobian=jacobian, hessian=hessian, expect=dict(expect) if expect else None, fuse=fuse,
+                      rtol=rtol, atol=atol, check_timeout=check_timeout)
+    problem = make_problem(expr, {**(at or {}), **bindings}, options)
+    run = run_passes(problem)
+    ders, method, graph_nodes = derivatives(problem, run)
+    verdict = verify(problem, run, ders)
+    program, wrt = problem.run_program, problem.wrt
+    warnings = [f"'{name}' is bound but the expression does not use it; its gradient is 0"
+                for name in problem.bindings if name not in program.variables]
+    if wrt and not run.output.requires_grad:
+        warnings.append("the output does not depend on any variable being differentiated; every gradient is 0")
+    counts = saved(program, run.values)
+    if problem.run_program is not problem.program:  # fused: say what the fine-grained graph would save
+        from .program import evaluate
+
+        unfused = saved(problem.program, evaluate(problem.program, problem.leaves(), problem.dtype))
+        counts.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
+    keyed = {",".join(k): _public(v) for k, v in ders.items()}
+    rows = node_rows(program, run.values, run.grads)
+    return GradResult(
+        expression=program.source, dtype=options.dtype, output_shape=tuple(run.output.shape), value=_public(run.output.value),
+        wrt=wrt, gradients={n: _public(ders[(n,)] if jacobian else grad_value(run.leaves[n])) for n in wrt},
+        derivatives=keyed, nodes=rows, output=rows[program.output], passes=run.passes, check=verdict,
+        order=problem.order, jacobian=jacobian, seed=run.seed, saved=counts,
+        problems=non_finite(program, run.values, run.grads), warnings=warnings, method=method,
+        graph_nodes=graph_nodes or len(program.nodes),
+        hessian=hessian_summary(ders, wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol) if hessian else None,
+        expect=(judge_claims(options.expect, keyed, problem, rtol=verdict.rtol, atol=verdict.atol)
+                if options.expect else None))
+
+
+def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", at: dict | None = None,
+            **bindings) -> HessianSummary:
+    """The Hessian over every scalar entry of the `wrt` variables, its eigenvalues and the
+    second-order test (minimum, maximum, saddle, or not a stationary point).
+
+    >>> import agrad
+    >>> h = agrad.hessian("x**2 + 3*y**2 - x*y", x=0, y=0)
+    >>> h.matrix.tolist(), h.kind
+    ([[2.0, -1.0], [-1.0, 6.0]], 'minimum')
+    """
+    return grad(expr, wrt=wrt, hessian=True, check=check, dtype=dtype, at=at, **bindings).hessian
+
+
+def _public(v):
+    """What a caller reads: a numpy array, or for a scalar a Python float (float64) or a numpy
+    scalar that keeps a narrower dtype."""
+    a = np.asarray(v)
+    if a.ndim:
+        return a
+    return a.item() if a.dtype in (np.float64, np.int64) else a[()]
+
+
+def names(wrt):
+    """wrt as a tuple of names: None, "x,y" or a sequence."""
+    if wrt is None:
+        return None
+    if isinstance(wrt, str):
+        wrt = wrt.split(",")
+    return tuple(w.strip() for w in wrt if w.strip())
+
+
+def seed_option(grad_output):
+    """grad_output as None, "ones" or an array (a string is a value in the language)."""
+    if grad_output is None or (isinstance(grad_output, str) and grad_output.strip() == "ones"):
+        return None if grad_output is None else "ones"
+    if isinstance(grad_output, str):
+        from .values import parse_value
+
+        return parse_value(grad_output, "grad_output")
+    return grad_output

@@ -1,0 +1,148 @@
+"""A program bound to a point: the variables' values, what is differentiated, the dtype and the
+highest order asked for, each validated against agrad's bounds before any work starts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AgradError
+from .program import CONSTANTS, Program, float_array, compile_source
+from .values import parse_value
+from .tensor import Tensor
+
+DTYPES = {name: np.dtype(name) for name in ("float64", "float32", "float16", "int64", "int32")}
+MAX_ORDER = 30
+MAX_PASSES = 1_000  # repeat, backward: each; their product is bounded by MAX_PASS_ENTRIES too
+MAX_PASS_ENTRIES = 10_000_000  # passes x entries of the leaf gradients recorded per pass
+MAX_PARTIALS = 10_000  # partial derivatives, or backward passes for them
+MAX_ENTRIES = 1_000_000  # entries of the highest-order derivative
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every option of agrad.grad (and of `agrad grad`), with its default."""
+
+    wrt: tuple | None = None  # None: every bound variable
+    order: int = 1
+    grad_output: object = None  # None, "ones", or an array broadcastable to the output
+    check: bool = True
+    dtype: str = "float64"
+    repeat: int = 1  # forward+backward runs on fresh graphs; leaf gradients accumulate
+    backward: int = 1  # backward passes on each graph
+    retain_graph: bool = False
+    zero_grad: bool = False
+    jacobian: bool = False
+    hessian: bool = False
+    expect: dict | None = None  # claims: {"x": 80 or "formula", "x,y": ...}
+    fuse: bool = False
+    rtol: float | None = None
+    atol: float | None = None
+    check_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    program: Program  # as written: the check and the table read it
+    run_program: Program  # what the passes run (fused with fuse=True)
+    bindings: dict  # name -> float64 array (0-d for numbers)
+    wrt: list
+    dtype: np.dtype
+    order: int  # the highest order computed: order, 2 for hessian, the highest claimed
+    options: Options
+
+    def leaves(self) -> dict:
+        """Fresh leaf Tensors in the problem's dtype; the differentiated ones require grad."""
+        return {n: Tensor(cast(v, self.dtype), requires_grad=n in self.wrt, name=n) for n, v in self.bindings.items()}
+
+    def point(self) -> dict:
+        """The bound values in the problem's dtype, as arrays."""
+        return {n: np.asarray(cast(v, self.dtype)) for n, v in self.bindings.items()}
+
+    def shapes(self) -> dict:
+        return {n: np.shape(v) for n, v in self.bindings.items()}
+
+
+def cast(v, dtype):
+    a = np.asarray(v).astype(dtype, copy=False)
+    return a[()] if a.ndim == 0 else a
+
+
+def as_program(expr) -> Program:
+    return expr if isinstance(expr, Program) else compile_source(str(expr))
+
+
+def as_array(value, name: str) -> np.ndarray:
+    """A binding as a float64 array: numbers, nested lists and numpy arrays directly; a string is
+    a value in the language (a number, list, constant expression or @file)."""
+    if isinstance(value, str):
+        return parse_value(value, name)
+    return np.asarray(float_array(value, name))
+
+
+def claimed_order(expect) -> int:
+    return max((len(k.split(",")) for k in expect), default=1) if expect else 1
+
+
+def make_problem(expr, bindings: dict, options: Options) -> Problem:
+    """Compile (or take) the program, convert the bindings and validate every option."""
+    program = as_program(expr)
+    values = {n: as_array(v, n) for n, v in bindings.items()}
+    wrt = _validate(program, values, options)
+    order = max(options.order, 2 if options.hessian else 1, claimed_order(options.expect))
+    _bound_work(values, wrt, order, options)
+    run_program = program
+    if options.fuse:  # only some calls need it: imported then (start-up time)
+        from .fuse import fuse
+
+        run_program = fuse(program)
+    return Problem(program, run_program, values, wrt, DTYPES[options.dtype], order, options)
+
+
+def _validate(program: Program, values: dict, o: Options) -> list:
+    for name in values:
+        if name in CONSTANTS:
+            raise AgradError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be bound; "
+                             f"rename the variable", kind="binding")
+    for name, idx in program.variables.items():
+        if name not in values:
+            raise AgradError(f"no value for '{name}': bind it with {name}=VALUE", kind="name",
+                             span=program.nodes[idx].span, source=program.source)
+    wrt = list(values) if o.wrt is None else list(dict.fromkeys(o.wrt))
+    for name in wrt:
+        if name not in values:
+            raise AgradError(f"wrt= names '{name}', which has no value; bound: {', '.join(values) or 'none'}",
+                             kind="name")
+    if o.dtype not in DTYPES:
+        raise AgradError(f"unknown dtype '{o.dtype}'; choose one of {', '.join(DTYPES)}", kind="usage")
+    if wrt and not np.issubdtype(DTYPES[o.dtype], np.floating):
+        raise AgradError(f"only floating point values can require gradients, and dtype={o.dtype} is an "
+                         f"integer type: use float64, float32 or float16", kind="dtype")
+    for n, label, limit in ((o.order, "order", MAX_ORDER), (o.repeat, "repeat", MAX_PASSES),
+                            (o.backward, "backward", MAX_PASSES)):
+        if not 1 <= n <= limit:
+            raise AgradError(f"{label}= must be between 1 and {limit}, got {n}", kind="usage")
+    if o.jacobian and (o.order > 1 or o.hessian):
+        raise AgradError("jacobian=True gives first derivatives; use order= or hessian=True without it", kind="usage")
+    return wrt
+
+
+def _bound_work(values: dict, wrt: list, order: int, o: Options):
+    """Refuse, before any work, what would take too many passes or too much memory."""
+    if order > MAX_ORDER:
+        raise AgradError(f"the claims ask for order {order}; the limit is {MAX_ORDER}", kind="limit")
+    n = sum(int(np.size(values[v])) for v in wrt)  # scalar entries differentiated
+    passes = o.repeat * o.backward
+    if passes * max(n, 1) > MAX_PASS_ENTRIES:
+        raise AgradError(f"repeat={o.repeat} x backward={o.backward} passes over {n:,} gradient entries records "
+                         f"{passes * n:,} numbers; the limit is {MAX_PASS_ENTRIES:,}: fewer passes or smaller arrays",
+                         kind="limit")
+    if len(wrt) > 1 and sum(len(wrt) ** k for k in range(1, order + 1)) > MAX_PARTIALS:
+        raise AgradError(f"order {order} over {len(wrt)} variables means more than {MAX_PARTIALS:,} partial "
+                         f"derivatives; lower the order or differentiate fewer variables (wrt=)", kind="limit")
+    if order > 1 and not (len(wrt) == 1 and n == 1) and (
+            sum(n ** k for k in range(1, order)) > MAX_PARTIALS or n ** order > MAX_ENTRIES):
+        # nested reverse mode runs one backward pass per entry of each order below the last
+        raise AgradError(f"order {order} over {n:,} entries means {n ** order:,} derivative entries and "
+                         f"{sum(n ** k for k in range(1, order)):,} backward passes; the limits are "
+                         f"{MAX_ENTRIES:,} and {MAX_PARTIALS:,}", kind="limit")
