@@ -403,6 +403,7 @@ def to_dot(r, digits: int = 6) -> str:
         head = f"{n.name} = {n.expr}" if n.name and n.name != n.expr else n.expr
         grad = "—" if n.grad is None else fmt(n.grad, digits)
         color = ', style=filled, fillcolor="#dddddd"' if n.detached or n.op == "const" else ""
+        color += ", penwidth=2" if n.index == r.output.index else ""  # the output: the last statement
         lines.append(f'  n{n.index} [label="{{{esc(head)} | {esc(n.op)} | value {esc(fmt(n.value, digits))} | '
                      f'grad {esc(grad)}}}"{color}];')
     for n in r.nodes:

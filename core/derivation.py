@@ -206,7 +206,9 @@ def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_t
     if f.get("expect_error"):
         _fail(res, f"{where}: expected a '{f['expect_error']}' error, but it succeeded")
         return
-    entry = {"at": point, "derivatives": result.derivatives, "check": result.check.status}
+    entry = {"at": point, "derivatives": result.derivatives, "check": result.check.status,
+             "verdicts": {i.key: {"ad": i.ad, "sympy": i.sympy, "formula": i.formula, "fd": i.fd, "verdict": i.verdict}
+                          for i in result.check.items}}
     if result.check.status == "failed":
         for item in result.check.items:
             if item.verdict == "mismatch":

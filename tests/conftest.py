@@ -5,3 +5,6 @@ import pytest
 @pytest.fixture(autouse=True)
 def _wide_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
+
+
+pytest_plugins = ["pytester"]  # tests of agrad's own pytest plugin run pytest in a subprocess

@@ -174,3 +174,20 @@ def test_no_color_and_no_terminal_means_no_escape_codes():
 def test_nan_is_reported_with_its_node():
     r = run("grad", "log(x) + 1", "--x", "-1", "--no-check")
     assert "nan value first produced at node 1: log(x)" in r.stdout
+
+
+def test_the_output_is_the_last_statement_in_every_view(tmp_path):
+    # the last node created is sin(x), but the output is y: every view must root at y
+    src = "y = x*x; z = sin(x); y"
+    r, d = run_json("grad", src, "--x", "2")
+    assert d["value"] == 4.0 and d["gradients"] == {"x": 4.0}
+    assert d["output"] == 1 and d["intermediates"][1]["name"] == "y"
+    tree = run("grad", src, "--x", "2", "--graph").stdout.splitlines()
+    assert next(line for line in tree if line.startswith("#")) == "#1 MulBackward0: y = x*x = 4, grad 1"
+    table = CliRunner().invoke(cli, ["grad", src, "--x", "2"], color=True, env={"FORCE_COLOR": "1"}).stdout
+    bold_rows = [line for line in table.splitlines() if "\x1b[1m" in line and "│" in line]
+    assert len(bold_rows) == 1 and "x*x" in bold_rows[0] and "sin" not in bold_rows[0]
+    dot = tmp_path / "g.dot"
+    run("grad", src, "--x", "2", "--dot", str(dot))
+    assert [line for line in dot.read_text().splitlines() if "penwidth" in line] == [
+        '  n1 [label="{y = x*x | MulBackward0 | value 4 | grad 1}", penwidth=2];']
