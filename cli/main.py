@@ -97,6 +97,17 @@ def _output_options(f):
     return f
 
 
+def _function_list(indent: str = "  ") -> str:
+    """The language's functions, from the op table (never typed twice)."""
+    import textwrap
+
+    from agrad import function_signatures
+
+    return textwrap.fill(" ".join(function_signatures()), 72, initial_indent=indent, subsequent_indent=indent)
+
+
+_FUNCTIONS = _function_list()
+
 GRAD_HELP = f"""Differentiate EXPR at a point and check every derivative against SymPy.
 
 \b
@@ -109,10 +120,8 @@ with options). VALUE is a number (--x -1.5), a list ("[1, 2, 3]",
 The language: numbers, names, + - * / ** (also ^) @, unary -, indexing
 w[0] w[1:] A[0, 1], constants pi and e, statements separated by ';' or
 new lines naming intermediates (z1 = x1**2; y = z1 + 2*x2), and
-  sin cos tan asin acos atan sinh cosh tanh exp log log2 log10 sqrt abs
-  sigmoid relu softplus pow(a,b) maximum(a,b) minimum(a,b) dot(a,b)
-  sum(a) mean(a) max(a) min(a) (each also with an axis: sum(A, 0))
-  detach(a) no_grad(a)   ones(..) zeros(..) eye(n) linspace(a,b,n)
+{_FUNCTIONS}
+and the constant builders ones(..) zeros(..) eye(n) linspace(a,b,n).
 At kinks agrad follows PyTorch: abs'(0) = 0, relu'(0) = 0, a tie in
 maximum/minimum splits 0.5/0.5, tied max/min entries share evenly.
 

@@ -13,11 +13,12 @@ from .derivation import CaseResult, check_file
 from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
 from .fdcheck import gradcheck
 from .gradient import grad, hessian
+from .ops import function_signatures
 from .program import Program, parse
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
 
 __all__ = [
-    "grad", "hessian", "gradcheck", "check_file", "parse",
+    "grad", "hessian", "gradcheck", "check_file", "parse", "function_signatures",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
     "NodeRow",
     "AgradError", "ParseError", "BindingError", "UsageError", "LimitError",

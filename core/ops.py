@@ -304,6 +304,21 @@ Tensor.__matmul__, Tensor.__rmatmul__ = _operators(OPS["matmul"])
 Tensor.__neg__ = neg
 
 
+def function_signatures() -> list[str]:
+    """Every function of the expression language as it is called, in the table's order:
+    `sin`, `pow(a,b)`, `sum(a[,axis])`. --help and the README list exactly these."""
+    out = []
+    for row in _ROWS:
+        for name in row.lang:
+            if row.params:
+                out.append(f"{name}(a[,{','.join(row.params)}])")
+            elif row.nargs == 2:
+                out.append(f"{name}(a,b)")
+            else:
+                out.append(name if row.elementwise else f"{name}(a)")
+    return out
+
+
 def kinks() -> list[tuple[str, str]]:
     """The documented subgradient conventions, one per op that has a kink."""
     return [(row.name, row.kink) for row in _ROWS if row.kink]
