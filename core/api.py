@@ -329,7 +329,9 @@ def _jacobian(y: Tensor, x: Tensor) -> np.ndarray:
 def _higher(program, point, leaves, wrt, order, target, seed, dtype):
     from . import higher
 
-    if len(wrt) == 1 and leaves[wrt[0]].shape == ():
+    # Taylor mode needs every op's series rule; a user function with a backward rule has none
+    # (its higher derivatives come from its rule), so nested reverse mode runs instead
+    if len(wrt) == 1 and leaves[wrt[0]].shape == () and all(n.op.jet for n in program.nodes if n.kind == "op"):
         v = wrt[0]
         biggest = max((np.size(t.value) for t in leaves.values()), default=1)
         if (order + 1) * biggest > MAX_ELEMENTS:  # every node carries order + 1 coefficients
