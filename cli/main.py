@@ -97,6 +97,28 @@ def _output_options(f):
     return f
 
 
+# ---- your own functions (--lib) and random values (--seed): functions.py, rng.py -----------------
+def _function_options(f):
+    f = click.option("--seed", type=click.IntRange(0, 2**63 - 1), metavar="N",
+                     help="Seed of rand(...)/randn(...) (numpy's default_rng); without it one is picked and "
+                          "printed. Bind a variable named seed with -v seed=VALUE.")(f)
+    f = click.option("--lib", "lib_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Load def/backward statements from FILE (repeatable).")(f)
+    return f
+
+
+def _functions(lib_files, seed):
+    """The run's generator and its library: lib files draw first, then the bindings, then EXPR."""
+    from agrad.rng import Random
+
+    rnd = Random(seed)
+    if not lib_files:
+        return None, rnd
+    from agrad.functions import load_library
+
+    return load_library(lib_files, rnd), rnd
+
+
 GRAD_HELP = f"""Differentiate EXPR at a point and check every derivative against SymPy.
 
 \b
@@ -163,10 +185,11 @@ Examples:
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take before the check is skipped.")
 @_output_options
+@_function_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
              zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
-             precision):
+             precision, lib_files, seed):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
         from agrad.api import GradRequest, grad_job
@@ -176,12 +199,14 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
         claims = {}
         for text in expect:
             claims.update(parse_claims(text))
-        bindings = _bindings(ctx, var)
+        lib, rnd = _functions(lib_files, seed)
+        bindings = _bindings(ctx, var, rnd)
         req = GradRequest(
             source=source, bindings=bindings, wrt=_wrt_list(wrt), dtype=dtype,
             grad_output=_seed_value(grad_output), repeat=repeat, backward=backward_n,
             retain_graph=retain_graph, zero_grad=zero_grad, order=order, hessian=hessian, jacobian=jacobian,
-            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout, fuse=fuse, expect=claims or None)
+            check=check, rtol=rtol, atol=atol, check_timeout=check_timeout, fuse=fuse, expect=claims or None,
+            lib=lib, random=rnd)
         result = grad_job(req)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
@@ -311,14 +336,17 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--precision", type=click.IntRange(1, 17), default=8, show_default=True,
               help="Significant digits in the table.")
+@_function_options
 @click.pass_context
-def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision):
+def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision, lib_files, seed):
     fmt = "json" if as_json else "table"
     with _errors(fmt):
         from agrad.api import GradcheckRequest, gradcheck_job
 
-        res = gradcheck_job(GradcheckRequest(_read_expr(expr), _bindings(ctx, var), wrt=_wrt_list(wrt), eps=eps,
-                                             atol=atol, rtol=rtol, order=order, grad_output=_seed_value(grad_output)))
+        lib, rnd = _functions(lib_files, seed)
+        res = gradcheck_job(GradcheckRequest(_read_expr(expr), _bindings(ctx, var, rnd), wrt=_wrt_list(wrt), eps=eps,
+                                             atol=atol, rtol=rtol, order=order, grad_output=_seed_value(grad_output),
+                                             lib=lib, random=rnd))
     from agrad.cli import render
 
     if as_json:
@@ -335,7 +363,7 @@ def _read_expr(expr: str) -> str:
     return expr
 
 
-def _bindings(ctx, var) -> dict:
+def _bindings(ctx, var, rng=None) -> dict:
     from agrad.errors import AgradError
     from agrad.values import parse_value
 
@@ -349,7 +377,7 @@ def _bindings(ctx, var) -> dict:
     for name, value in pairs:
         if name in out:
             raise AgradError(f"'{name}' is bound twice", kind="binding")
-        out[name] = parse_value(value, name)
+        out[name] = parse_value(value, name, rng)
     return out
 
 

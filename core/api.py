@@ -40,6 +40,8 @@ class GradRequest:
     fuse: bool = False
     expect: dict | None = None  # claims: {"x": "80" or a formula, "x,y": ...}
     warnings: list = field(default_factory=list)
+    lib: object = None  # user functions the expression may call (functions.Library, from --lib)
+    random: object = None  # the run's rng.Random (--seed); the bindings drew from it first
 
 
 def _claimed_order(req: GradRequest) -> int:
@@ -158,7 +160,7 @@ def _saved(program: Program, vals: list) -> dict:
 
 def grad_job(req: GradRequest) -> GradResult:
     """Parse, bind, run the passes, compute every derivative asked for, and verify them."""
-    source_program = compile_source(req.source)
+    source_program = compile_source(req.source, lib=req.lib, rng=req.random)
     wrt = _validate(source_program, req)
     program = source_program
     if req.fuse:  # modules only some requests need are imported when they need them (start-up time)
@@ -191,6 +193,10 @@ def grad_job(req: GradRequest) -> GradResult:
         unfused = _saved(source_program, check_vals)
         saved.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
     check = _verify(check_program, check_vals, leaves, point, wrt, derivatives, seed, y, order, dtype, req)
+    if req.check and program.lib is not None:  # user functions: each hand-written rule vs SymPy
+        from .rules_check import judge_rules
+
+        judge_rules(check, program, vals, first_grads, req.check_timeout)
 
     result = GradResult(
         expression=req.source, dtype=req.dtype, output_shape=tuple(y.shape), value=y.value, wrt=wrt,
@@ -198,6 +204,8 @@ def grad_job(req: GradRequest) -> GradResult:
         nodes=_rows(program, vals, first_grads), passes=passes, check=check, order=order, jacobian=req.jacobian,
         seed=seed, saved=saved, problems=_problems(program, vals, first_grads), warnings=warnings, method=method,
         graph_nodes=graph_nodes or len(program.nodes))
+    rnd = source_program.random
+    result.random_seed = rnd.seed if rnd is not None and rnd.draws else None  # replay with --seed
     if req.hessian:
         result.hessian = hessian_summary(derivatives, wrt, {v: leaves[v].shape for v in wrt}, check.rtol, check.atol)
     if req.expect:
@@ -382,6 +390,8 @@ class GradcheckRequest:
     rtol: float = 1e-3
     order: int = 1  # 2: gradgradcheck
     grad_output: object = None
+    lib: object = None  # user functions (functions.Library)
+    random: object = None  # rng.Random for rand()/randn()
 
 
 def gradcheck_job(req: GradcheckRequest) -> dict:
@@ -389,7 +399,7 @@ def gradcheck_job(req: GradcheckRequest) -> dict:
     Order 2 compares the Hessian with differences of the AD gradient (gradgradcheck)."""
     from . import higher, numeric
 
-    program = compile_source(req.source)
+    program = compile_source(req.source, lib=req.lib, rng=req.random)
     wrt = _validate(program, GradRequest(req.source, req.bindings, wrt=req.wrt))
     if req.order not in (1, 2):
         raise AgradError("gradcheck takes --order 1 or 2", kind="usage")
@@ -428,8 +438,10 @@ def gradcheck_job(req: GradcheckRequest) -> dict:
             for w in wrt:
                 numerical = numeric.jacobian(lambda x: ad_grad({**point, w: x}, v), point[w], h=req.eps)
                 blocks.append(_block(f"d/d{v}", w, np.asarray(hess[(v, w)]), numerical, req))
+    rnd = program.random
     return {"expression": req.source, "order": req.order, "eps": req.eps, "atol": req.atol, "rtol": req.rtol,
-            "blocks": blocks, "ok": all(b["ok"] for b in blocks)}
+            "blocks": blocks, "ok": all(b["ok"] for b in blocks),
+            "random_seed": rnd.seed if rnd is not None and rnd.draws else None}
 
 
 def _block(of: str, wrt: str, analytical, numerical, req) -> dict:

@@ -48,6 +48,7 @@ class Check:
     atol: float = 0.0
     items: list = field(default_factory=list)
     seconds: float = 0.0
+    rules: list = field(default_factory=list)  # hand-written backward rules vs SymPy (rules_check.RuleItem)
 
     @property
     def ok(self) -> bool | None:
@@ -86,6 +87,7 @@ class GradResult:
     graph_nodes: int = 0  # nodes built to compute every derivative (forward + backward graphs)
     hessian: dict | None = None  # {"matrix", "symmetric", "eigenvalues"} with --hessian
     expect: dict | None = None  # the user's claims (--expect) and how each fared
+    random_seed: int | None = None  # the seed rand()/randn() drew with, when they drew (--seed replays it)
 
     @property
     def ok(self) -> bool:
