@@ -36,6 +36,9 @@ KEYS = {
     "fuse": (bool, "fuse elementwise chains (checkpointing); gradients must not change"),
     "rtol": ((int, float), "relative tolerance (default: from the dtype)"),
     "atol": ((int, float), "absolute tolerance (default: from the dtype)"),
+    "lib": ((str, list), "def/backward files the expression may call, relative to this file"),
+    "seed": (int, "seed of rand(...)/randn(...) in the values and the expression"),
+    "expect_wrong_rules": (list, "the backward rules the check must catch: [\"sig: x\"] (function: input)"),
 }
 
 
@@ -127,9 +130,24 @@ def collect(paths) -> list[Path]:
     return out
 
 
-def _value(v, name):
+def _functions(case: Case):
+    """The case's lib files (relative to its TOML file) and its generator (seed = N)."""
+    from .rng import Random
+
+    f = case.fields
+    rnd = Random(f.get("seed"))
+    files = f.get("lib", [])
+    files = [files] if isinstance(files, str) else files
+    if not files:
+        return None, rnd
+    from .functions import load_library
+
+    return load_library([Path(case.file).parent / p for p in files], rnd), rnd
+
+
+def _value(v, name, rng=None):
     if isinstance(v, str):
-        return parse_value(v, name)
+        return parse_value(v, name, rng)
     try:
         return np.asarray(v, dtype=np.float64)
     except (ValueError, TypeError):
@@ -144,7 +162,8 @@ def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> 
     order = max(f.get("order", 1), claim_order(claims) if claims else 1)
     for point in case.points:
         try:
-            bindings = {k: _value(v, k) for k, v in point.items()}
+            lib, rnd = _functions(case)  # per point, so every point draws the same way
+            bindings = {k: _value(v, k, rnd) for k, v in point.items()}
             seed = f.get("grad_output")
             if seed is not None and seed != "ones":
                 seed = _value(seed, "grad_output")
@@ -153,7 +172,7 @@ def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> 
                               retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
                               order=order, jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
                               check=check, rtol=f.get("rtol"),
-                              atol=f.get("atol"), check_timeout=check_timeout)
+                              atol=f.get("atol"), check_timeout=check_timeout, lib=lib, random=rnd)
             result = grad_job(req)
         except AgradError as exc:
             if f.get("expect_error") and exc.kind == f["expect_error"]:
@@ -167,7 +186,15 @@ def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> 
             res.messages.append(f"at {_point_text(point)}: expected a '{f['expect_error']}' error, but it succeeded")
             continue
         entry = {"at": point, "derivatives": result.derivatives, "check": result.check.status}
-        if result.check.status == "failed":
+        wrong = [r for r in result.check.rules if r.verdict == "mismatch"]
+        if "expect_wrong_rules" in f:  # a deliberately wrong rule: the case passes when exactly it is caught
+            caught = sorted(f"{r.function}: {r.input}" for r in wrong)
+            if caught != sorted(f["expect_wrong_rules"]):
+                res.status = "FAIL"
+                res.messages.append(f"at {_point_text(point)}: wrong rules caught: {caught or 'none'}, expected "
+                                    f"{sorted(f['expect_wrong_rules'])}")
+        elif result.check.status == "failed":
+            res.messages += [f"at {_point_text(point)}: {r.text}" for r in wrong]
             res.status = "FAIL"
             for item in result.check.items:
                 if item.verdict == "mismatch":
