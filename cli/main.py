@@ -478,3 +478,4 @@ def main(argv=None):
         sys.exit(EXIT_INPUT)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
+from agrad.cli import bench as _bench  # noqa: E402,F401  agrad bench (cli/bench.py) registers itself
