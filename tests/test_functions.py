@@ -178,11 +178,11 @@ def test_functions_call_earlier_functions():
     ("def f(x) = x; backward f = g; backward f = g; sum(f(a))",
      "error: 'f' already has a backward rule\n"
      "  def f(x) = x; backward f = g; backward f = g; sum(f(a))\n"
-     "                                        ^\n"),
+     "                                         ^\n"),
     ("def f(x) = x; def f(y) = y; sum(f(a))",
      "error: 'f' is already defined; each function is defined once\n"
      "  def f(x) = x; def f(y) = y; sum(f(a))\n"
-     "                     ^\n"),
+     "                    ^\n"),
     ("def f(x) = x; f(a); backward f = g",
      "error: backward for 'f' comes after f is called; give the rule before the first call\n"
      "  def f(x) = x; f(a); backward f = g\n"
