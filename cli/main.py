@@ -135,6 +135,7 @@ new lines naming intermediates (z1 = x1**2; y = z1 + 2*x2), and
   sigmoid relu softplus pow(a,b) maximum(a,b) minimum(a,b) dot(a,b)
   sum(a) mean(a) max(a) min(a) (each also with an axis: sum(A, 0))
   detach(a) no_grad(a)   ones(..) zeros(..) eye(n) linspace(a,b,n)
+  rand(..) randn(..) (numpy's default_rng; --seed N replays a run)
 At kinks agrad follows PyTorch: abs'(0) = 0, relu'(0) = 0, a tie in
 maximum/minimum splits 0.5/0.5, tied max/min entries share evenly.
 
@@ -145,6 +146,18 @@ Examples:
   agrad grad "A @ (x*x)" --x "[1,2]" --A "[2,3]" --wrt x --backward 3 --retain-graph
   agrad grad "x**2" --x 5 --order 2
   agrad grad "(x1**2+2*x2)**2" --x1 2 --x2 3 --hessian
+
+\b
+Your own functions (torch.autograd.Function), in EXPR or a --lib file:
+  def NAME(P1, ..., Pn) = BODY      one expression over its parameters
+                                    and earlier functions (no recursion)
+  backward NAME = G1, ..., Gn       one rule per parameter; g is the
+                                    incoming gradient, out the output
+A call is one graph node. With a rule it saves what the rule reads and
+the check compares each rule with SymPy's derivative of the body; without
+one it is a coarse node that recomputes its body in backward.
+  agrad grad "def muladd(w, x, b) = w*x + b; backward muladd = g*x, g*w, g;
+    muladd(w, x, b)" --w 0.5 --x 1 --b 0.2 --wrt w,b
 
 {EXIT_CODES}
 """

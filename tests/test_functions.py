@@ -286,3 +286,12 @@ def test_grad_request_takes_a_library():
                                lib=load_library([SIG])))
     assert {k: float(v) for k, v in res.gradients.items()} == {"w": 3.0, "x": 2.0, "b": 1.0}
     assert res.check.status == "ok" and len(res.check.rules) == 3
+
+
+def test_released_intermediates_are_never_read_by_a_rule():
+    from helpers import assert_release_changes_nothing
+
+    src = ("def muladd(w, x, b) = w*x + b; backward muladd = g*x, g*w, g; "
+           "def sig(x) = 1/(1 + exp(-x)); backward sig = out*(1 - out)*g; def c(x) = sin(x)*x; "
+           "sum(c(sig(muladd(exp(u), sin(v), u*v))))")
+    assert_release_changes_nothing(src, {"u": np.array([0.3, -0.2]), "v": np.array([1.5, 0.1])}, ["u", "v"])
