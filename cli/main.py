@@ -108,6 +108,18 @@ def _function_list(indent: str = "  ") -> str:
 
 _FUNCTIONS = _function_list()
 
+
+# ---- your own functions (--lib) and random values (--seed): functions.py, rng.py -----------------
+def _function_options(f):
+    f = click.option("--seed", type=click.IntRange(0, 2**63 - 1), metavar="N",
+                     help="Seed of rand(...)/randn(...) (numpy's default_rng); without it one is picked and "
+                          "printed. Bind a variable named seed with -v seed=VALUE.")(f)
+    f = click.option("--lib", "lib_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Load def/backward statements from FILE (repeatable).")(f)
+    return f
+
+
+
 GRAD_HELP = f"""Differentiate EXPR at a point and check every derivative against SymPy.
 
 \b
@@ -122,6 +134,7 @@ w[0] w[1:] A[0, 1], constants pi and e, statements separated by ';' or
 new lines naming intermediates (z1 = x1**2; y = z1 + 2*x2), and
 {_FUNCTIONS}
 and the constant builders ones(..) zeros(..) eye(n) linspace(a,b,n).
+  rand(..) randn(..) (numpy's default_rng; --seed N replays a run)
 At kinks agrad follows PyTorch: abs'(0) = 0, relu'(0) = 0, a tie in
 maximum/minimum splits 0.5/0.5, tied max/min entries share evenly.
 
@@ -132,6 +145,18 @@ Examples:
   agrad grad "A @ (x*x)" --x "[1,2]" --A "[2,3]" --wrt x --backward 3 --retain-graph
   agrad grad "x**2" --x 5 --order 2
   agrad grad "(x1**2+2*x2)**2" --x1 2 --x2 3 --hessian
+
+\b
+Your own functions (torch.autograd.Function), in EXPR or a --lib file:
+  def NAME(P1, ..., Pn) = BODY      one expression over its parameters
+                                    and earlier functions (no recursion)
+  backward NAME = G1, ..., Gn       one rule per parameter; g is the
+                                    incoming gradient, out the output
+A call is one graph node. With a rule it saves what the rule reads and
+the check compares each rule with SymPy's derivative of the body; without
+one it is a coarse node that recomputes its body in backward.
+  agrad grad "def muladd(w, x, b) = w*x + b; backward muladd = g*x, g*w, g;
+    muladd(w, x, b)" --w 0.5 --x 1 --b 0.2 --wrt w,b
 
 {EXIT_CODES}
 """
@@ -172,10 +197,11 @@ Examples:
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take before the check is skipped.")
 @_output_options
+@_function_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
              zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
-             precision):
+             precision, lib_files, seed):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
         import agrad
@@ -184,7 +210,8 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             _read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), dtype=dtype, grad_output=grad_output,
             repeat=repeat, backward=backward_n, retain_graph=retain_graph, zero_grad=zero_grad, order=order,
             hessian=hessian, jacobian=jacobian, check=check, rtol=rtol, atol=atol, check_timeout=check_timeout,
-            fuse=fuse, expect=list(expect) or None)
+            fuse=fuse, expect=list(expect) or None,
+            lib=lib_files or None, seed=seed)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     if save_file:
@@ -325,14 +352,16 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--precision", type=click.IntRange(1, 17), default=8, show_default=True,
               help="Significant digits in the table.")
+@_function_options
 @click.pass_context
-def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision):
+def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_json, precision, lib_files, seed):
     fmt = "json" if as_json else "table"
     with _errors(fmt):
         import agrad
 
         res = agrad.gradcheck(_read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), eps=eps, atol=atol,
-                              rtol=rtol, order=order, grad_output=grad_output)
+                              rtol=rtol, order=order, grad_output=grad_output,
+                              lib=lib_files or None, seed=seed)
     from agrad.cli import render
 
     if as_json:
@@ -418,7 +447,8 @@ class _errors:
 _FLAG_OF = {"retain_graph": "--retain-graph", "grad_output": "--grad-output", "zero_grad": "--zero-grad",
             "check_timeout": "--check-timeout", "wrt": "--wrt", "order": "--order", "repeat": "--repeat",
             "backward": "--backward", "jacobian": "--jacobian", "hessian": "--hessian", "dtype": "--dtype",
-            "rtol": "--rtol", "atol": "--atol", "eps": "--eps", "expect": "--expect"}
+            "rtol": "--rtol", "atol": "--atol", "eps": "--eps", "expect": "--expect", "lib": "--lib",
+            "seed": "--seed", "runs": "--runs", "min_time": "--min-time"}
 
 
 def _flags(message: str) -> str:
@@ -479,3 +509,4 @@ def main(argv=None):
         sys.exit(EXIT_INPUT)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
+from agrad.cli import bench as _bench  # noqa: E402,F401  agrad bench (cli/bench.py) registers itself

@@ -74,6 +74,10 @@ def result_dict(r) -> dict:
             for i in r.check.items
         },
     }
+    if r.check.rules:  # hand-written backward rules (rules_check.py)
+        check["rules"] = [{"function": i.function, "input": i.input, "node": i.node, "rule": i.rule, "ours": i.ours,
+                           "sympy": i.sympy, "formula": i.formula, "fd": i.fd, "error": i.error,
+                           "verdict": i.verdict, "text": i.text} for i in r.check.rules]
     out = {
         "expression": r.expression,
         "value": r.value,
@@ -104,6 +108,8 @@ def result_dict(r) -> dict:
         out["hessian"] = r.hessian
     if r.expect is not None:
         out["expect"] = r.expect
+    if r.random_seed is not None:
+        out["random_seed"] = r.random_seed
     return jsonable(out)
 
 
@@ -207,6 +213,8 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
                      f"; derivative graph: {r.graph_nodes:,} nodes")
     for pr in r.problems:
         extra.append(f"[yellow]{pr.kind} {pr.what} first produced at node {pr.node}: {pr.expr}[/]")
+    if r.random_seed is not None:
+        extra.append(f"random values drawn with --seed {r.random_seed}")
     for line in extra:
         console.print(line, highlight=False)
 
@@ -250,11 +258,15 @@ def render_check(r, console, digits: int):
             notes.setdefault(i.note, []).append(_partial_label(i.key))
     for n, labels in notes.items():
         console.print(f"[yellow]{', '.join(labels)}: {n}[/]", highlight=False)
+    for i in c.rules:  # hand-written backward rules: which function, which input
+        mark = {"ok": f"[green]{TICK}[/]", "mismatch": f"[bold red]{CROSS}[/]"}.get(i.verdict, "[yellow]?[/]")
+        console.print(f"{mark} {i.text}", highlight=False)
     kinks = sum(i.verdict == "kink" for i in c.items)
     agree = (f"{TICK} no derivative disagrees with SymPy ({kinks} at a non-differentiable point)" if kinks
              else f"{TICK} every derivative agrees with SymPy")
     summary = {"ok": f"[green]{agree}[/]",
-               "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]",
+               "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]" if any(
+                   i.verdict == "mismatch" for i in c.items) else f"[bold red]{CROSS} a backward rule disagrees with SymPy[/]",
                "skipped": f"[yellow]check skipped: {c.reason}[/]"}[c.status]
     console.print(summary + f" ({c.seconds:.2f} s)", highlight=False)
 
@@ -431,7 +443,7 @@ def render_claims(claims: dict, console, digits: int):
 
 def gradcheck_dict(res) -> dict:
     return jsonable({"expression": res.expression, "order": res.order, "eps": res.eps, "atol": res.atol,
-                     "rtol": res.rtol, "ok": res.ok,
+                     "rtol": res.rtol, "ok": res.ok, "random_seed": res.random_seed,
                      "blocks": [{"of": b.of, "wrt": b.wrt, "analytical": b.analytical, "numerical": b.numerical,
                                  "bad": b.bad, "ok": b.ok} for b in res.blocks]})
 
@@ -455,6 +467,15 @@ def render_gradcheck(res, console, digits: int):
         if len(shown) < len(entries):
             t.add_row("…", f"({len(entries) - len(shown)} more entries)", "", "", "")
         console.print(t)
+    for b in res.blocks:  # which input, and its worst entry
+        if not b.ok:
+            d = np.where(b.bad, np.abs(b.analytical - b.numerical), -1.0)
+            e = np.unravel_index(int(np.argmax(np.nan_to_num(d, nan=np.inf))), d.shape)
+            console.print(f"[bold red]{CROSS} d({b.of})/d{b.wrt}: {int(b.bad.sum())} of {b.bad.size} "
+                          f"entries differ; worst {list(map(int, e))}: analytical {fmt(b.analytical[e], digits)}, "
+                          f"numerical {fmt(b.numerical[e], digits)}[/]", highlight=False)
+    if res.random_seed is not None:
+        console.print(f"random values drawn with --seed {res.random_seed}", highlight=False)
     verdict = (f"[green]{TICK} {title} passed[/]" if res.ok else
                f"[bold red]{CROSS} {title} failed: {len(res.failures)} entries differ[/]")
     console.print(verdict, highlight=False)

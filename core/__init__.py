@@ -15,10 +15,11 @@ from .fdcheck import gradcheck
 from .gradient import grad, hessian
 from .ops import function_signatures
 from .program import Program, parse
+from .timing import BenchResult, bench
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
 
 __all__ = [
-    "grad", "hessian", "gradcheck", "check_file", "parse", "function_signatures",
+    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "function_signatures", "BenchResult",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
     "NodeRow",
     "AgradError", "ParseError", "BindingError", "UsageError", "LimitError",

@@ -266,7 +266,20 @@ def verify(problem, run, derivatives: dict) -> Check:
     check = against_sympy(program, problem.shapes(), problem.point(), values,
                           {k: v for k, v in derivatives.items() if k in canon},
                           seed=run.seed, jacobian=o.jacobian, rtol=rtol, atol=atol, timeout=o.check_timeout)
-    return _third_opinion(check, problem, derivatives, run)
+    check = _third_opinion(check, problem, derivatives, run)
+    return _rules(check, program, values, run.grads, timeout=o.check_timeout)
+
+
+def _rules(check: Check, program, values: list, grads: dict, *, timeout: float) -> Check:
+    """Each hand-written backward rule of a user function against SymPy: a wrong rule fails the
+    check even where the end-to-end gradient happens to agree."""
+    from .rules_check import check_rules, rule_nodes
+
+    if not rule_nodes(program):
+        return check
+    rules = tuple(check_rules(program, values, grads, rtol=check.rtol, atol=check.atol, timeout=timeout))
+    failed = any(r.verdict == "mismatch" for r in rules)
+    return dataclasses.replace(check, rules=rules, status="failed" if failed else check.status)
 
 
 def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:

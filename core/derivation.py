@@ -42,6 +42,9 @@ KEYS = {
     "fuse": (bool, "fuse elementwise chains (checkpointing); gradients must not change"),
     "rtol": ((int, float), "relative tolerance (default: from the dtype)"),
     "atol": ((int, float), "absolute tolerance (default: from the dtype)"),
+    "lib": ((str, list), "def/backward files the expression may call, relative to this file"),
+    "seed": (int, "seed of rand(...)/randn(...) in the values and the expression"),
+    "expect_wrong_rules": (list, "the backward rules the check must catch: [\"sig: x\"] (function: input)"),
 }
 
 
@@ -133,6 +136,9 @@ def _case(path: Path, i: int, c, line: int) -> Case:
     points = c.get("points") or [c.get("at", {})]
     if not all(isinstance(p, dict) for p in points):
         return broken(f"case '{name}': each of 'points' is a table like {{ x = 1 }}")
+    lib = c.get("lib", [])
+    if not all(isinstance(p, str) for p in ([lib] if isinstance(lib, str) else lib)):
+        return broken(f"case '{name}': 'lib' is a file name or a list of them")
     if not all(isinstance(w, str) for w in c.get("wrt", [])):
         return broken(f"case '{name}': 'wrt' is a list of variable names")
     passes = c.get("expect_passes", [])
@@ -195,7 +201,8 @@ def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_t
                       retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
                       order=f.get("order", 1), jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
                       expect={k: _value(v) for k, v in f.get("expect", {}).items()} or None,
-                      check=sympy, rtol=f.get("rtol"), atol=f.get("atol"), check_timeout=check_timeout)
+                      check=sympy, rtol=f.get("rtol"), atol=f.get("atol"), check_timeout=check_timeout,
+                      lib=_lib_paths(case), seed=f.get("seed"))
     except AgradError as exc:
         if f.get("expect_error") and exc.kind == f["expect_error"]:
             res.points.append({"at": point, "error": {"type": exc.kind, "message": exc.message}})
@@ -209,7 +216,14 @@ def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_t
     entry = {"at": point, "derivatives": result.derivatives, "check": result.check.status,
              "verdicts": {i.key: {"ad": i.ad, "sympy": i.sympy, "formula": i.formula, "fd": i.fd, "verdict": i.verdict}
                           for i in result.check.items}}
-    if result.check.status == "failed":
+    wrong = [r for r in result.check.rules if r.verdict == "mismatch"]
+    if "expect_wrong_rules" in f:  # a deliberately wrong rule: the case passes when exactly it is caught
+        caught = sorted(f"{r.function}: {r.input}" for r in wrong)
+        if caught != sorted(f["expect_wrong_rules"]):
+            _fail(res, f"{where}: wrong rules caught: {caught or 'none'}, expected {sorted(f['expect_wrong_rules'])}")
+    elif result.check.status == "failed":
+        for r in wrong:
+            _fail(res, f"{where}: {r.text}")
         for item in result.check.items:
             if item.verdict == "mismatch":
                 _fail(res, f"{where}: d/{item.key}: AD {np.asarray(item.ad).tolist()} but SymPy "
@@ -225,6 +239,13 @@ def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_t
     _expect_passes(f.get("expect_passes", []), result, res)
     _expect_graph(f, result, where, res)
     res.points.append(entry)
+
+
+def _lib_paths(case: Case):
+    """The case's lib files, relative to its TOML file."""
+    files = case.fields.get("lib", [])
+    files = [files] if isinstance(files, str) else files
+    return [str(Path(case.file).parent / p) for p in files] or None
 
 
 def _fail(res: CaseResult, message: str):

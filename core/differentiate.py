@@ -86,7 +86,10 @@ def derivatives(problem: Problem, run: Run):
     if y.shape != () and run.seed is None:
         autodiff.seed_for(y, None)  # raises the non-scalar output error
     shapes = {v: leaves[v].shape for v in wrt}
-    if len(wrt) == 1 and shapes[wrt[0]] == ():
+    # Taylor mode needs every op's series rule; a user function with a backward rule has none
+    # (its higher derivatives come from its rule), so nested reverse mode runs instead
+    if len(wrt) == 1 and shapes[wrt[0]] == () and all(
+            n.op.jet for n in problem.run_program.nodes if n.kind == "op"):
         canon, method, nodes = _taylor(problem, run)
     else:
         fresh = forward(problem.run_program, leaves, problem.dtype)  # the passes may have freed their graph

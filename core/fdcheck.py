@@ -8,7 +8,7 @@ import numpy as np
 from . import autodiff, higher, numeric
 from .differentiate import jacobian, seed_array, seeded
 from .errors import AgradError
-from .gradient import names, seed_option
+from .gradient import _paths, names, seed_option
 from .problem import Options, cast, make_problem
 from .program import forward
 from .results import GradcheckBlock, GradcheckResult
@@ -20,7 +20,8 @@ MAX_GRADCHECK_ENTRIES = 4_000_000  # entries of the Jacobians compared
 
 
 def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, order: int = 1,
-              grad_output=None, at: dict | None = None, **bindings) -> GradcheckResult:
+              grad_output=None, lib=None, seed: int | None = None, at: dict | None = None,
+              **bindings) -> GradcheckResult:
     """torch.autograd.gradcheck (order=2: gradgradcheck) with PyTorch's defaults and meaning:
     every entry of the AD Jacobian must satisfy |analytical - numerical| <= atol + rtol * |numerical|.
     Bindings as for agrad.grad.
@@ -40,7 +41,7 @@ def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
         if not (np.isfinite(v) and v >= 0) or (name == "eps" and v == 0):
             raise AgradError(f"{name}= must be a finite number {'> 0' if name == 'eps' else '>= 0'}, got {v}",
                              kind="usage")
-    problem = make_problem(expr, {**(at or {}), **bindings}, Options(wrt=wrt, check=False))
+    problem = make_problem(expr, {**(at or {}), **bindings}, Options(wrt=wrt, check=False, lib=_paths(lib), seed=seed))
     program, wrt = problem.program, problem.wrt
     point = {n: np.asarray(v, dtype=np.float64) for n, v in problem.bindings.items()}
     leaves = problem.leaves()
@@ -59,7 +60,7 @@ def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
             analytical = jacobian(y, leaves[v])
             numerical = numeric.jacobian(numeric.output_fn(program, point, v), point[v], h=eps)
             blocks.append(_block("y", v, analytical, numerical, rtol=rtol, atol=atol))
-        return GradcheckResult(problem.program.source, order, eps, atol, rtol, tuple(blocks))
+        return GradcheckResult(problem.program.source, order, eps, atol, rtol, tuple(blocks), problem.random_seed)
     if y.shape != () and seed is None:
         autodiff.seed_for(y, None)  # raises the non-scalar output error
 
@@ -75,7 +76,7 @@ def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
         for w in wrt:
             numerical = numeric.jacobian(lambda x: ad_grad({**point, w: x}, v), point[w], h=eps)
             blocks.append(_block(f"d/d{v}", w, np.asarray(hess[(v, w)]), numerical, rtol=rtol, atol=atol))
-    return GradcheckResult(problem.program.source, order, eps, atol, rtol, tuple(blocks))
+    return GradcheckResult(problem.program.source, order, eps, atol, rtol, tuple(blocks), problem.random_seed)
 
 
 def _block(of: str, wrt: str, analytical, numerical, *, rtol: float, atol: float) -> GradcheckBlock:

@@ -17,7 +17,8 @@ from .results import GradResult, HessianSummary
 def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True, dtype: str = "float64",
          repeat: int = 1, backward: int = 1, retain_graph: bool = False, zero_grad: bool = False,
          jacobian: bool = False, hessian: bool = False, expect=None, fuse: bool = False, rtol: float | None = None,
-         atol: float | None = None, check_timeout: float = 10.0, at: dict | None = None, **bindings) -> GradResult:
+         atol: float | None = None, check_timeout: float = 10.0, lib=None, seed: int | None = None,
+         at: dict | None = None, **bindings) -> GradResult:
     """Differentiate `expr` (text or an agrad.parse Program) at a point, as PyTorch's autograd
     would, and check every derivative against SymPy and finite differences.
 
@@ -39,6 +40,7 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     each pass, `grad_output` seeds a non-scalar output ("ones" or an array). `order`,
     `hessian` and `jacobian` ask for more derivatives; `expect` states claims ({"x1": 80} or
     "x1=80, x2: 4*x1**2 + 8*x2"), judged in `.expect`; `fuse` checkpoints elementwise chains.
+    `lib` names files of def/backward statements (your own functions); `seed` seeds rand()/randn().
     Errors are agrad.AgradError subclasses (ParseError, BindingError, UsageError, LimitError).
     """
     if isinstance(expect, str):
@@ -48,7 +50,7 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     options = Options(wrt=names(wrt), order=order, grad_output=seed_option(grad_output), check=check, dtype=dtype,
                       repeat=repeat, backward=backward, retain_graph=retain_graph, zero_grad=zero_grad,
                       jacobian=jacobian, hessian=hessian, expect=dict(expect) if expect else None, fuse=fuse,
-                      rtol=rtol, atol=atol, check_timeout=check_timeout)
+                      rtol=rtol, atol=atol, check_timeout=check_timeout, lib=_paths(lib), seed=seed)
     problem = make_problem(expr, {**(at or {}), **bindings}, options)
     run = run_passes(problem)
     ders, method, graph_nodes = derivatives(problem, run)
@@ -75,7 +77,8 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         graph_nodes=graph_nodes or len(program.nodes),
         hessian=hessian_summary(ders, wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol) if hessian else None,
         expect=(judge_claims(options.expect, keyed, problem, rtol=verdict.rtol, atol=verdict.atol)
-                if options.expect else None))
+                if options.expect else None),
+        random_seed=problem.random_seed)
 
 
 def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", at: dict | None = None,
@@ -98,6 +101,12 @@ def _public(v):
     if a.ndim:
         return a
     return a.item() if a.dtype in (np.float64, np.int64) else a[()]
+
+
+def _paths(lib):
+    if lib is None:
+        return None
+    return (str(lib),) if isinstance(lib, (str, bytes)) or hasattr(lib, "__fspath__") else tuple(map(str, lib))
 
 
 def names(wrt):

@@ -62,6 +62,16 @@ class Statement(_Syntax):
     __slots__ = ("target", "target_span", "expr")
 
 
+class FuncDef(_Syntax):
+    """def NAME(P1, ..., Pn) = BODY: a user function (core/functions.py compiles it)."""
+    __slots__ = ("name", "name_span", "params", "body", "span")  # params: [(name, span)]
+
+
+class BackwardDef(_Syntax):
+    """backward NAME = G1, ..., Gn: a hand-written rule, one expression per parameter."""
+    __slots__ = ("name", "name_span", "exprs", "span")
+
+
 class Parsed(_Syntax):
     __slots__ = ("source", "statements")
 
@@ -182,10 +192,45 @@ class _Parser:
     def statement(self) -> Statement:
         tok = self.peek()
         nxt = self.tok(self.i + 1)
+        if tok[0] == "name" and nxt[0] == "name":  # `def f(...) = ...`, `backward f = ...`
+            if tok[1] == "def":
+                return self.funcdef()
+            if tok[1] == "backward":
+                return self.backward_def()
         if tok[0] == "name" and nxt[1] == "=":
             self.i += 2
             return Statement(tok[1], (tok[2], tok[3]), self.expr())
         return Statement(None, None, self.expr())
+
+    def funcdef(self) -> FuncDef:
+        start = self.take()[2]
+        _, name, a, b = self.take()
+        self.expect("(", f"'(' and the parameters of {name}")
+        params = []
+        while self.peek()[1] != ")":
+            tok = self.take()
+            if tok[0] != "name":
+                self.error(f"a parameter of {name} must be a name", (tok[2], max(tok[3], tok[2] + 1)))
+            if any(p == tok[1] for p, _ in params):
+                self.error(f"{name} has two parameters named '{tok[1]}'", (tok[2], tok[3]))
+            params.append((tok[1], (tok[2], tok[3])))
+            if self.peek()[1] != ",":
+                break
+            self.take()
+        self.expect(")", f"')' to close the parameters of {name}")
+        self.expect("=", f"'=' and the body of {name}")
+        body = self.expr()
+        return FuncDef(name, (a, b), params, body, (start, body.span[1]))
+
+    def backward_def(self) -> BackwardDef:
+        start = self.take()[2]
+        _, name, a, b = self.take()
+        self.expect("=", f"'=' and the backward rule of {name}")
+        exprs = [self.expr()]
+        while self.peek()[1] == ",":
+            self.take()
+            exprs.append(self.expr())
+        return BackwardDef(name, (a, b), exprs, (start, exprs[-1].span[1]))
 
     def expr(self, min_prec: int = 0):
         left = self.unary()

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import AgradError
+from .functions import load_library
 from .program import CONSTANTS, Program, float_array, compile_source
+from .rng import Random
 from .values import parse_value
 from .tensor import Tensor
 
@@ -39,6 +41,8 @@ class Options:
     rtol: float | None = None
     atol: float | None = None
     check_timeout: float = 10.0
+    lib: tuple | None = None  # def/backward files the program may call (functions.py)
+    seed: int | None = None  # of rand()/randn(); None: one is picked and reported
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,12 @@ class Problem:
     dtype: np.dtype
     order: int  # the highest order computed: order, 2 for hessian, the highest claimed
     options: Options
+    random: object = None  # the rng.Random the values and the program drew from
+
+    @property
+    def random_seed(self) -> int | None:
+        """The seed rand()/randn() drew with, when anything was drawn (seed= replays the run)."""
+        return self.random.seed if self.random is not None and self.random.draws else None
 
     def leaves(self) -> dict:
         """Fresh leaf Tensors in the problem's dtype; the differentiated ones require grad."""
@@ -68,15 +78,11 @@ def cast(v, dtype):
     return a[()] if a.ndim == 0 else a
 
 
-def as_program(expr) -> Program:
-    return expr if isinstance(expr, Program) else compile_source(str(expr))
-
-
-def as_array(value, name: str) -> np.ndarray:
+def as_array(value, name: str, rng=None) -> np.ndarray:
     """A binding as a float64 array: numbers, nested lists and numpy arrays directly; a string is
-    a value in the language (a number, list, constant expression or @file)."""
+    a value in the language (a number, list, constant expression or @file), drawing from `rng`."""
     if isinstance(value, str):
-        return parse_value(value, name)
+        return parse_value(value, name, rng)
     return np.asarray(float_array(value, name))
 
 
@@ -85,10 +91,15 @@ def claimed_order(expect) -> int:
 
 
 def make_problem(expr, bindings: dict, options: Options) -> Problem:
-    """Compile (or take) the program, convert the bindings and validate every option."""
-    program = as_program(expr)
-    values = {n: as_array(v, n) for n, v in bindings.items()}
-    wrt = _validate(program, values, options)
+    """Compile (or take) the program, convert the bindings and validate every option. Random
+    values are drawn in a documented order: lib files, then the bindings, then the expression."""
+    if isinstance(expr, Program):
+        program, rnd = expr, expr.random
+        values = {n: as_array(v, n, rnd) for n, v in bindings.items()}
+    else:
+        values, library, rnd = bind(bindings, options)
+        program = compile_source(str(expr), lib=library, rng=rnd)
+    wrt = validate(program, values, options)
     order = max(options.order, 2 if options.hessian else 1, claimed_order(options.expect))
     _bound_work(values, wrt, order, options)
     run_program = program
@@ -96,10 +107,19 @@ def make_problem(expr, bindings: dict, options: Options) -> Problem:
         from .fuse import fuse
 
         run_program = fuse(program)
-    return Problem(program, run_program, values, wrt, DTYPES[options.dtype], order, options)
+    return Problem(program, run_program, values, wrt, DTYPES[options.dtype], order, options, rnd)
 
 
-def _validate(program: Program, values: dict, o: Options) -> list:
+def bind(bindings: dict, options: Options):
+    """(values, library, generator): the run's generator, the lib files (they draw first), then
+    the bindings as float64 arrays (they draw next; the expression draws last)."""
+    rnd = Random(options.seed)
+    library = load_library(options.lib, rnd) if options.lib else None
+    return {n: as_array(v, n, rnd) for n, v in bindings.items()}, library, rnd
+
+
+def validate(program: Program, values: dict, o: Options) -> list:
+    """Every name bound, every option in range; returns the variables differentiated."""
     for name in values:
         if name in CONSTANTS:
             raise AgradError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be bound; "

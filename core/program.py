@@ -44,7 +44,12 @@ CONSTRUCTORS = {
     "zeros": lambda *s: np.zeros(_sized(tuple(_constructor_args(s, "zeros", True)))),
     "eye": lambda n: np.eye(*_sized(tuple(_constructor_args([n, n], "eye", True)))),
     "linspace": _linspace,
+    # random arrays: numpy's default_rng, drawn from the run's generator (rng.py), uniform on [0, 1)
+    # and standard normal, as torch.rand and torch.randn
+    "rand": lambda *s, rng: rng.generator().random(_sized(tuple(_constructor_args(s, "rand", True)))),
+    "randn": lambda *s, rng: rng.generator().standard_normal(_sized(tuple(_constructor_args(s, "randn", True)))),
 }
+RANDOM = ("rand", "randn")
 
 
 _NO_PARAMS: dict = {}
@@ -68,6 +73,8 @@ class Program:
     nodes: list
     output: int
     variables: dict  # name -> index of its node (in order of first use)
+    lib: object = None  # the user functions it was compiled with (functions.Library)
+    random: object = None  # the generator rand()/randn() drew from (rng.Random)
 
     def __call__(self, at: dict | None = None, **bindings):
         """The output's value at a point (numbers, lists or arrays), with no graph recorded: a
@@ -96,11 +103,14 @@ class Program:
 
 
 class _Compiler:
-    def __init__(self, src: str):
+    def __init__(self, src: str, lib=None, rng=None, scope=None):
         self.src = src
         self.nodes: list[Node] = []
         self.variables: dict[str, int] = {}
         self.names: dict[str, int] = {}
+        self.lib = lib  # user functions (functions.Library), None until a def appears
+        self.rng = rng  # rng.Random that rand()/randn() draw from
+        self.scope = scope  # inside a def's body or a backward rule: the names allowed (functions.Scope)
 
     def error(self, msg, span, kind="parse"):
         raise AgradError(msg, kind=kind, span=span, source=self.src)
@@ -110,8 +120,13 @@ class _Compiler:
         return len(self.nodes) - 1
 
     def compile(self, statements) -> Program:
-        out = None
+        out = last_def = None
         for st in statements:  # one at a time: a statement's syntax tree is dropped once compiled
+            if type(st) in (P.FuncDef, P.BackwardDef):  # user functions: functions.py
+                from . import functions
+
+                self.lib, last_def = functions.statement(self, st), st
+                continue
             if st.target is not None:
                 self.check_target(st.target, st.target_span)
             out = self.expr(st.expr)
@@ -120,13 +135,18 @@ class _Compiler:
                 if node.kind == "op" and node.name is None:
                     node.name = st.target
                 self.names[st.target] = out
-        return Program(self.src, self.nodes, out, self.variables)
+        if out is None:
+            self.error("the program defines functions but computes nothing: end it with an expression, "
+                       "as in f(x)", last_def.span)
+        return Program(self.src, self.nodes, out, self.variables, self.lib, self.rng)
 
     def check_target(self, name, span):
         if name in FUNCTIONS or name in CONSTRUCTORS:
             self.error(f"'{name}' is a function; it cannot be assigned", span)
         if name in CONSTANTS:
             self.error(f"'{name}' is the constant {CONSTANTS[name]!r}; it cannot be assigned", span)
+        if self.lib is not None and name in self.lib:
+            self.error(f"'{name}' is a function defined with def; it cannot be assigned", span)
 
     def expr(self, root) -> int:
         """Post-order walk with an explicit stack; returns the node index of root."""
@@ -142,8 +162,7 @@ class _Compiler:
             results[id(node)] = self.emit(node, [results[id(k)] for k in self.children(node)])
         return results[id(root)]
 
-    @staticmethod
-    def children(node):
+    def children(self, node):
         if isinstance(node, P.Bin):
             return [node.left, node.right]
         if isinstance(node, P.Unary):
@@ -152,6 +171,8 @@ class _Compiler:
             return [node.value]
         if isinstance(node, P.Call) and node.func in FUNCTIONS:
             return node.args[: FUNCTIONS[node.func].nargs]
+        if isinstance(node, P.Call) and self.lib is not None and node.func in self.lib:
+            return node.args  # a user function's arguments are all values
         return []
 
     def emit(self, node, args) -> int:
@@ -181,18 +202,24 @@ class _Compiler:
             return self.names[n]
         if n in CONSTANTS:
             return self.add(Node("const", span=node.span, value=CONSTANTS[n], exact=n))
-        if n in FUNCTIONS or n in CONSTRUCTORS:
+        if n in FUNCTIONS or n in CONSTRUCTORS or (self.lib is not None and n in self.lib):
             self.error(f"'{n}' is a function: call it, as in {n}(x)", node.span)
+        if self.scope is not None and n not in self.scope.allowed:
+            self.error(self.scope.unknown(n), node.span, "name")
         if n not in self.variables:
             self.variables[n] = self.add(Node("var", span=node.span, name=n))
         return self.variables[n]
 
     def call(self, node: P.Call, args) -> int:
         f = node.func
+        if (self.lib is not None and f in self.lib) or (self.scope is not None and f == self.scope.owner):
+            from . import functions
+
+            return functions.call(self, node, args)
         if f in CONSTRUCTORS:
             values = [self.constant(a) for a in node.args]
             try:
-                value = CONSTRUCTORS[f](*values)
+                value = CONSTRUCTORS[f](*values, **({"rng": self.random()} if f in RANDOM else {}))
             except (TypeError, ValueError) as exc:
                 self.error(f"{f}(): {exc}", node.span, "value")
             return self.add(Node("const", span=node.span, value=value))
@@ -200,7 +227,7 @@ class _Compiler:
         if op is None:
             import difflib  # only for this message
 
-            known = sorted(set(FUNCTIONS) | set(CONSTRUCTORS))
+            known = sorted(set(FUNCTIONS) | set(CONSTRUCTORS) | set(self.lib or ()))
             close = difflib.get_close_matches(f, known, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known functions: {', '.join(known)}"
             self.error(f"unknown function '{f}'{hint}", node.func_span, "name")
@@ -226,7 +253,7 @@ class _Compiler:
 
     def constant(self, ast_node):
         """The number an argument of a constructor stands for (ones(2, 3), linspace(0, pi, 5))."""
-        sub = _Compiler(self.src)
+        sub = _Compiler(self.src, self.lib, self.random())
         idx = sub.expr(ast_node)
         if sub.variables:
             name = next(iter(sub.variables))
@@ -249,9 +276,19 @@ class _Compiler:
         return np.array(rows, dtype=np.float64)
 
 
-def compile_source(src: str) -> Program:
+    def random(self):
+        if self.rng is None:
+            from .rng import Random
+
+            self.rng = Random()
+        return self.rng
+
+
+def compile_source(src: str, *, lib=None, rng=None) -> Program:
+    """`lib`: user functions (functions.Library) the program may call; `rng`: the run's
+    rng.Random for rand()/randn() (one is made, with a fresh seed, on the first draw)."""
     with gc_paused():
-        return _Compiler(src).compile(P.parse_statements(src))
+        return _Compiler(src, lib.copy() if lib is not None else None, rng).compile(P.parse_statements(src))
 
 
 def parse(expr: str) -> Program:

@@ -55,6 +55,7 @@ class Check:
     atol: float = 0.0
     items: tuple = ()
     seconds: float = 0.0
+    rules: tuple = ()  # hand-written backward rules vs SymPy (rules_check.RuleItem)
 
     @property
     def ok(self) -> bool | None:
@@ -120,6 +121,7 @@ class GradResult:
     graph_nodes: int = 0  # nodes built to compute every derivative (forward + backward graphs)
     hessian: HessianSummary | None = None
     expect: dict | None = None  # key -> Claim
+    random_seed: int | None = None  # the seed rand()/randn() drew with, when they drew (seed= replays it)
 
     @property
     def ok(self) -> bool:
@@ -151,7 +153,7 @@ class GradcheckResult:
     atol: float
     rtol: float
     blocks: tuple
-
+    random_seed: int | None = None  # the seed rand()/randn() drew with, when they drew
     @property
     def ok(self) -> bool:
         return all(b.ok for b in self.blocks)

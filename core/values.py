@@ -9,13 +9,14 @@ from .errors import AgradError
 from .program import MAX_ELEMENTS, compile_source, forward
 
 
-def parse_value(text: str, name: str) -> np.ndarray:
-    """The value bound to `name`, as a float64 array (0-d for a number)."""
+def parse_value(text: str, name: str, rng=None) -> np.ndarray:
+    """The value bound to `name`, as a float64 array (0-d for a number). `rng`: the run's
+    rng.Random, which rand()/randn() draw from."""
     text = text.strip()
     if text.startswith("@"):
         return _load(text[1:], name)
     try:
-        program = compile_source(text)
+        program = compile_source(text, rng=rng)
     except AgradError as exc:
         raise AgradError(f"the value of '{name}' is not a number, list or constant expression: {exc.message}",
                          kind="binding", span=exc.span, source=text) from None
