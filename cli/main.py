@@ -450,3 +450,7 @@ def main(argv=None):
         sys.exit(EXIT_INPUT)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
+
+
+from agrad.cli.descend import descend_cmd  # noqa: E402  (registered last: it imports this module)
+cli.add_command(descend_cmd)
