@@ -20,7 +20,7 @@ import numpy as np
 from . import autodiff
 from .errors import AgradError
 from .optim import OPTIMIZERS, make
-from .program import CONSTANTS, compile_source, forward
+from .program import CONSTANTS, compile_source, evaluate, release_plan
 from .tensor import Tensor, gc_paused, quiet_numpy
 
 MAX_STEPS = 1_000_000
@@ -203,6 +203,7 @@ class _Loop:
 
     def __init__(self, program, values, wrt):
         self.program = program
+        self.release = release_plan(program, (program.output,))
         self.names = list(wrt)
         sizes = [values[n].size for n in wrt]
         self.offsets = np.cumsum([0] + sizes)
@@ -232,12 +233,14 @@ class _Loop:
 
     def loss_only(self):
         self._bind()
-        return forward(self.program, self.leaves, np.float64).value
+        return evaluate(self.program, self.leaves, np.float64, release=self.release)[self.program.output].value
 
     def loss_and_grad(self):
         """(loss, gradient norm); the gradient lands in self.grad (flat, in wrt order)."""
         self._bind()
-        out = forward(self.program, self.leaves, np.float64)
+        # forward()'s way: unread arrays are released as soon as possible (memory reuse is time),
+        # with the plan of what to release computed once, not per step
+        out = evaluate(self.program, self.leaves, np.float64, release=self.release)[self.program.output]
         loss = out.value
         grads = autodiff.grad(out, self.diff)
         g, off = self.grad, self.offsets
