@@ -136,7 +136,7 @@ def _betas(text):
 def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plot_file, save_file, fmt, as_json,
                 precision, check, check_timeout, **opts):
     fmt = "json" if as_json else fmt
-    with _errors(fmt), _flagged():
+    with _errors(fmt):
         from agrad.descend import descend
 
         source = _read_expr(expr)
@@ -146,9 +146,10 @@ def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plo
         console = _console() if fmt == "table" else None
         progress = _Progress(console) if console is not None and console.is_terminal else None
         try:
-            result = descend(source, bindings=bindings, wrt=wrt_list, optimizer=optimizer, lr=lr, steps=steps,
-                             tol=tol, every=every, options=options, check=check, check_timeout=check_timeout,
-                             trajectory=bool(save_file) or fmt == "csv", progress=progress)
+            with _flagged():  # only the core's messages name arguments; the CLI's own name flags already
+                result = descend(source, bindings=bindings, wrt=wrt_list, optimizer=optimizer, lr=lr, steps=steps,
+                                 tol=tol, every=every, options=options, check=check, check_timeout=check_timeout,
+                                 trajectory=bool(save_file) or fmt == "csv", progress=progress)
         finally:
             if progress is not None:
                 progress.close()

@@ -48,7 +48,8 @@ def full(v) -> str:
     a = np.asarray(v, dtype=np.float64)
     if a.ndim == 0:
         return repr(float(a))
-    return np.array2string(a, separator=", ", floatmode="unique", threshold=1000, max_line_width=100)
+    return np.array2string(a, separator=", ", threshold=1000, max_line_width=100,
+                           formatter={"float_kind": lambda x: repr(float(x))})
 
 
 def render_table(r, console, *, digits: int = 8, wrt_note: str = "") -> None:
@@ -144,11 +145,11 @@ def result_dict(r, *, wrt_default: str | None = None) -> dict:
 
 
 def _columns(r):
-    """CSV column names: one per parameter entry, W[0,1] for arrays."""
+    """CSV column names: one per parameter entry, W[0][1] for arrays (no commas to quote)."""
     cols = []
     for n in r.wrt:
         shape = r.shapes[n]
-        cols += [n] if shape == () else [f"{n}[{','.join(map(str, i))}]" for i in np.ndindex(*shape)]
+        cols += [n] if shape == () else [n + "".join(f"[{j}]" for j in i) for i in np.ndindex(*shape)]
     return cols
 
 
