@@ -36,6 +36,10 @@ KEYS = {
     "fuse": (bool, "fuse elementwise chains (checkpointing); gradients must not change"),
     "rtol": ((int, float), "relative tolerance (default: from the dtype)"),
     "atol": ((int, float), "absolute tolerance (default: from the dtype)"),
+    "descend": (dict, "minimize expr from the point: { optimizer = \"adam\", lr = 0.05, steps = 2000, ... }"),
+    "expect_params": (dict, "with descend: the final parameters { w = [1, 2] } (descend's rtol/atol)"),
+    "expect_loss": ((int, float, str), "with descend: the final loss"),
+    "expect_stop": (str, "with descend: how the run stops: 'steps', 'tol' or 'diverged'"),
 }
 
 
@@ -140,6 +144,13 @@ def run_case(case: Case, *, check: bool = True, check_timeout: float = 10.0) -> 
     t0 = time.perf_counter()
     f = case.fields
     res = CaseResult(case, "pass")
+    if "descend" in f:  # a descent, run and judged by core/descend.py
+        from .descend import run_descend_case
+
+        res.status, res.messages, res.points = run_descend_case(f, case.points, check=check,
+                                                                check_timeout=check_timeout)
+        res.seconds = time.perf_counter() - t0
+        return res
     claims = dict(f.get("expect", {}))
     order = max(f.get("order", 1), claim_order(claims) if claims else 1)
     for point in case.points:

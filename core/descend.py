@@ -326,3 +326,64 @@ def _reason(stop, n, norm, tol, loss, last_finite, opt) -> str:
 
 def _nonfinite(x) -> str:
     return "NaN" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+# ---- derivation files: a [[case]] with a `descend` table ------------------------------------------
+CASE_KEYS = {"optimizer", "lr", "steps", "tol", "every", "rtol", "atol"}  # and the optimizer's options by name
+
+
+def run_descend_case(fields: dict, points: list, *, check: bool = True, check_timeout: float = 10.0):
+    """Run a derivation-file case that descends: `descend = { optimizer = "adam", lr = 0.05,
+    steps = 2000, betas = [0.9, 0.99], rtol = 1e-6 }` from each point (`at`/`points` are the
+    starting values and data), judged by `expect_params` (numbers, lists or constant expressions,
+    compared with rtol/atol, default 1e-6/1e-9), `expect_loss` and `expect_stop` ("steps", "tol",
+    "diverged"). Returns (status, messages, per-point entries) for derivation.run_case."""
+    spec = dict(fields["descend"])
+    tols = {"rtol": float(spec.pop("rtol", 1e-6)), "atol": float(spec.pop("atol", 1e-9))}
+    run_args = {k: spec.pop(k) for k in ("optimizer", "lr", "steps", "tol", "every") if k in spec}
+    if "betas" in spec:
+        spec["betas"] = tuple(spec["betas"])
+    status, messages, entries = "pass", [], []
+    for point in points:
+        where = ", ".join(f"{k}={v}" for k, v in point.items())
+        try:
+            r = descend(fields["expr"], bindings=point, wrt=fields.get("wrt"), options=spec, check=check,
+                        check_timeout=check_timeout, **run_args)
+        except AgradError as exc:
+            status = "FAIL"
+            messages.append(f"from {where}: error ({exc.kind}): {exc.message}")
+            continue
+        entry = {"at": point, "params": r.params, "loss": r.loss, "stop": r.stop, "updates": r.updates,
+                 "check": None if r.check is None else r.check.status}
+        entries.append(entry)
+        problems = _judge_descent(r, fields, tols)
+        if r.check is not None and r.check.status == "failed":
+            problems.append("the gradient at the start disagrees with SymPy")
+        want_stop = fields.get("expect_stop")
+        if r.stop == "diverged" and want_stop != "diverged":
+            problems.append(r.reason)
+        if problems:
+            status = "FAIL"
+            messages += [f"from {where}: {p}" for p in problems]
+    return status, messages, entries
+
+
+def _judge_descent(r: DescendResult, fields: dict, tols: dict) -> list:
+    problems = []
+    for name, want in fields.get("expect_params", {}).items():
+        if name not in r.params:
+            problems.append(f"expect_params names '{name}', which is not a parameter ({', '.join(r.wrt)})")
+            continue
+        want = _value(want, name)
+        got = np.asarray(r.params[name])
+        if want.shape != got.shape or not np.allclose(got, want, **tols):
+            problems.append(f"{name}: expected {want.tolist()}, got {got.tolist()} "
+                            f"(rtol {tols['rtol']:g}, atol {tols['atol']:g})")
+    if "expect_loss" in fields:
+        want = float(_value(fields["expect_loss"], "expect_loss"))
+        if not np.isclose(r.loss, want, **tols):
+            problems.append(f"final loss: expected {want!r}, got {r.loss!r}")
+    if "expect_stop" in fields and r.stop != fields["expect_stop"]:
+        problems.append(f"expected the run to stop by '{fields['expect_stop']}', but it stopped by '{r.stop}': "
+                        f"{r.reason}")
+    return problems

@@ -323,3 +323,20 @@ def test_help_has_examples_and_exit_codes():
     assert r.exit_code == 0
     for text in ("Examples:", "Exit codes:", "--optimizer", "--plot-file", "--betas"):
         assert text in r.stdout
+
+
+# ---- derivation files ------------------------------------------------------------------------------
+def test_a_descend_case_that_misses_its_expectation_fails(tmp_path):
+    path = tmp_path / "d.toml"
+    path.write_text('[[case]]\nname = "bowl"\nexpr = "(x - 3)**2"\nat = { x = 0 }\n'
+                    'descend = { optimizer = "sgd", lr = 0.1, steps = 200 }\nexpect_params = { x = 2 }\n'
+                    'expect_stop = "tol"\n')
+    r = run("check", str(path), "--json")
+    assert r.exit_code == 1
+    case = json.loads(r.stdout)["cases"][0]
+    assert case["status"] == "FAIL"
+    x = descend("(x - 3)**2", x=0, lr=0.1, steps=200, check=False).params["x"]
+    assert case["messages"] == [f"from x=0: x: expected 2.0, got {x!r} (rtol 1e-06, atol 1e-09)",
+                                "from x=0: expected the run to stop by 'tol', but it stopped by 'steps': "
+                                "ran all 200 steps"]
+    assert case["points"][0]["stop"] == "steps" and case["points"][0]["check"] == "ok"
