@@ -60,7 +60,7 @@ class DescendResult:
     last_finite: tuple | None = None  # (step, loss) of the last finite loss before divergence
     check: object = None  # results.Check of the gradient at the start, or None
     trajectory: dict | None = None  # name -> array (steps + 1, *shape): every step's parameters, and the final
-    seconds: float = 0.0  # the loop's wall time
+    seconds: float = 0.0  # wall time of the whole call, the start-point check included
     warnings: tuple = field(default_factory=tuple)
 
     @property
