@@ -16,6 +16,7 @@ import numpy as np
 from agrad.errors import AgradError
 
 PLOT_EXTRA = 'pip install "agrad[plot]"'
+_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
 
 def spans_decades(y, decades: float = 2.0) -> bool:
@@ -44,16 +45,17 @@ def terminal_plot(series, *, title: str = "", xlabel: str = "", ylabel: str = ""
 
     plt.clear_figure()
     plt.plotsize(width, height)
-    plt.theme("default" if color else "clear")
+    plt.theme("clear")  # the terminal's own background and text colour; only the curves are coloured
     lo, hi = math.inf, -math.inf
-    for label, x, y in series:
+    for k, (label, x, y) in enumerate(series):
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         keep = np.isfinite(x) & np.isfinite(y) & ((y > 0) if logy else True)
         if not keep.any():
             continue
         x, y = x[keep], y[keep]
         lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
-        plt.plot(x.tolist(), y.tolist(), label=label or None, marker="braille")
+        plt.plot(x.tolist(), y.tolist(), label=label or None, marker="braille",
+                 color=_COLORS[k % len(_COLORS)] if color else None)
     if logy:
         plt.yscale("log")
         if math.isfinite(lo) and hi > lo:
