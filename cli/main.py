@@ -448,7 +448,13 @@ _FLAG_OF = {"retain_graph": "--retain-graph", "grad_output": "--grad-output", "z
             "check_timeout": "--check-timeout", "wrt": "--wrt", "order": "--order", "repeat": "--repeat",
             "backward": "--backward", "jacobian": "--jacobian", "hessian": "--hessian", "dtype": "--dtype",
             "rtol": "--rtol", "atol": "--atol", "eps": "--eps", "expect": "--expect", "lib": "--lib",
-            "seed": "--seed", "runs": "--runs", "min_time": "--min-time"}
+            "seed": "--seed", "runs": "--runs", "min_time": "--min-time",
+            # agrad descend: torch.optim's argument names
+            "optimizer": "--optimizer", "lr": "--lr", "steps": "--steps", "tol": "--tol", "every": "--every",
+            "momentum": "--momentum", "dampening": "--dampening", "nesterov": "--nesterov",
+            "weight_decay": "--weight-decay", "betas": "--betas", "amsgrad": "--amsgrad", "alpha": "--alpha",
+            "centered": "--centered", "lr_decay": "--lr-decay", "initial_accumulator_value": "--initial-accumulator",
+            "maximize": "--maximize"}
 
 
 def _flags(message: str) -> str:
@@ -510,3 +516,5 @@ def main(argv=None):
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 from agrad.cli import bench as _bench  # noqa: E402,F401  agrad bench (cli/bench.py) registers itself
+from agrad.cli.descend import descend_cmd  # noqa: E402  (registered last: it imports this module)
+cli.add_command(descend_cmd)

@@ -10,6 +10,7 @@ The public API is what __all__ lists; every other module is agrad's own business
 prints: every call returns a frozen dataclass (agrad.results) and the command line renders it.
 """
 from .derivation import CaseResult, check_file
+from .descent import DescendResult, descend
 from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
 from .fdcheck import gradcheck
 from .gradient import grad, hessian
@@ -19,7 +20,8 @@ from .timing import BenchResult, bench
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
 
 __all__ = [
-    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "function_signatures", "BenchResult",
+    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "function_signatures", "BenchResult",
+    "DescendResult",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
     "NodeRow",
     "AgradError", "ParseError", "BindingError", "UsageError", "LimitError",

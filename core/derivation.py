@@ -45,6 +45,10 @@ KEYS = {
     "lib": ((str, list), "def/backward files the expression may call, relative to this file"),
     "seed": (int, "seed of rand(...)/randn(...) in the values and the expression"),
     "expect_wrong_rules": (list, "the backward rules the check must catch: [\"sig: x\"] (function: input)"),
+    "descend": (dict, "minimize expr from the point: { optimizer = \"adam\", lr = 0.05, steps = 2000, ... }"),
+    "expect_params": (dict, "with descend: the final parameters { w = [1, 2] } (descend's rtol/atol)"),
+    "expect_loss": ((int, float, str), "with descend: the final loss"),
+    "expect_stop": (str, "with descend: how the run stops: 'steps', 'tol' or 'diverged'"),
 }
 
 
@@ -184,6 +188,13 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
     if case.error:
         res.status = "error"
         res.messages.append(case.error)
+        return res
+    if "descend" in case.fields:  # a descent, run and judged by core/descend.py
+        from .descent import run_descend_case
+
+        res.status, res.messages, res.points = run_descend_case(case.fields, case.points, sympy=sympy,
+                                                                check_timeout=check_timeout, lib=_lib_paths(case))
+        res.seconds = time.perf_counter() - t0
         return res
     for point in case.points:
         _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout)

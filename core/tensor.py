@@ -19,10 +19,18 @@ _seq = itertools.count()  # creation order: a node is always created after its i
 @contextmanager
 def quiet_numpy():
     """NaN and inf are reported per node (api._problems), so numpy's warnings, both the
-    floating-point ones and warnings.warn ones such as 'Mean of empty slice', stay quiet."""
+    floating-point ones and warnings.warn ones such as 'Mean of empty slice', stay quiet.
+    Inside an outer quiet_numpy (a descent's loop runs thousands of passes) it costs nothing."""
+    if _state.get("quiet"):
+        yield
+        return
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        yield
+        _state["quiet"] = True
+        try:
+            yield
+        finally:
+            _state["quiet"] = False
 
 
 @contextmanager

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import agrad
-from agrad import derivation, fdcheck, gradient, program
+from agrad import derivation, descent, fdcheck, gradient, program, timing
 
 
-@pytest.mark.parametrize("module", [agrad, gradient, fdcheck, program], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [agrad, gradient, fdcheck, program, descent, timing], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0
