@@ -83,7 +83,7 @@ def bench(exprs, *, wrt=None, runs: int = 7, min_time: float = 0.2, lib=None, se
     >>> import agrad
     >>> r = agrad.bench(["sum(x*x)", "sum(x**2)"], x=[1.0, 2.0], min_time=0.001, runs=2)
     >>> r.ok, [row.saved_values for row in r.rows]
-    (True, [1, 1])
+    (True, [2, 2])
     """
     exprs = list(exprs)
     if not 1 <= len(exprs) <= MAX_VARIANTS:
