@@ -269,7 +269,7 @@ class _Loop:
             n_steps = k
         if progress is not None:
             progress(steps if stop == "steps" else n_steps, steps)
-        reason = _reason(stop, n_steps, norm, tol, loss, last_finite, opt)
+        reason = _reason(stop, n_steps, norm=norm, tol=tol, loss=loss, last_finite=last_finite, opt=opt)
         trajectory_out = None
         if traj is not None:
             kept = traj[: n_steps + (1 if stop == "steps" else 0)]
@@ -280,7 +280,7 @@ class _Loop:
                 "updates": done, "diverged_at": diverged_at, "last_finite": last_finite, "trajectory": trajectory_out}
 
 
-def _reason(stop, n, norm, tol, loss, last_finite, opt) -> str:
+def _reason(stop, n, *, norm, tol, loss, last_finite, opt) -> str:
     if stop == "tol":
         return f"stopped early at step {n:,}: the gradient norm {norm:.6g} is <= tol {tol:g}"
     if stop == "diverged":

@@ -43,7 +43,7 @@ class Scope:
 class Definition:
     """One `def`, its optional rule, and the Op built from them on the first call."""
 
-    def __init__(self, name, params, body: Program, source: str, span, origin: str | None):
+    def __init__(self, name, params, body: Program, source: str, *, span, origin: str | None):
         self.name, self.params, self.body, self.source, self.span = name, params, body, source, span
         self.origin = origin  # the lib file it came from, or None for the program itself
         self.rules: list[Program] | None = None
@@ -126,7 +126,7 @@ def _define(compiler, lib: Library, st: P.FuncDef):
         sub.variables[p] = sub.add(Node("var", span=span, name=p))
     out = sub.expr(st.body)
     body = Program(compiler.src, sub.nodes, out, sub.variables, lib, compiler.rng)
-    lib.defs[name] = Definition(name, params, body, compiler.src, st.span, getattr(compiler, "origin", None))
+    lib.defs[name] = Definition(name, params, body, compiler.src, span=st.span, origin=getattr(compiler, "origin", None))
 
 
 def _backward(compiler, lib: Library, st: P.BackwardDef):

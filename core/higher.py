@@ -79,7 +79,7 @@ def _scalar_array(t: Tensor) -> np.ndarray:
     return a
 
 
-def taylor_derivatives(program, values: dict, var: str, order: int, seed=None, dtype=np.float64) -> list:
+def taylor_derivatives(program, values: dict, var: str, order: int, *, seed=None, dtype=np.float64) -> list:
     """d^k y / d var^k for k = 1..order at the point, for one scalar variable."""
     K = order
     series = [None] * len(program.nodes)

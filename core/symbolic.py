@@ -12,7 +12,6 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from .program import Program
 
 
 def exact(v):
@@ -50,7 +49,7 @@ def _literal(node):
     return np.vectorize(exact, otypes=[object])(np.asarray(node.value, dtype=np.float64))
 
 
-def build(program: Program, syms: dict, values: list | None = None) -> list:
+def build(program, syms: dict, values: list | None = None) -> list:
     """SymPy values (object arrays) of every node. `syms` holds each variable's symbols;
     `values` (the AD forward values) turn detached subexpressions into constants."""
     out = [None] * len(program.nodes)
