@@ -133,7 +133,8 @@ def refuse_mixing(program) -> None:
     min, indexing, a user function) would mix the points. Array constants are refused too."""
     for node in program.nodes:
         if node.kind == "op" and not node.op.elementwise:
-            what = node.op.lang[0] if node.op.lang else (node.op.symbol or node.op.name)
+            what = ({"[]": "indexing"}.get(node.op.symbol, node.op.symbol)
+                    or (node.op.lang[0] if node.op.lang else node.op.name))
             raise AgradError(f"pointwise evaluation needs an elementwise formula, and {what} "
                              f"({program.source[node.span[0]:node.span[1]]}) mixes elements across points; "
                              f"evaluate it one point at a time without pointwise", kind="usage",
