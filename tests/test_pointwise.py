@@ -113,3 +113,12 @@ def test_table_shows_rows_and_check():
     r = run("grad", "x**2", "--x", "[1, 2, 3]", "--pointwise")
     assert r.exit_code == 0
     assert "∂f/∂x = 2*x  ✓ SymPy on 3 points, max |AD - SymPy| 0, worst at point #0" in r.stdout
+
+
+def test_docstring_examples_run():
+    import doctest
+    import sys
+
+    # the module's name is also the public function's (agrad.pointwise), so take it from sys.modules
+    failures, tried = doctest.testmod(sys.modules["agrad.pointwise"])
+    assert tried > 0 and failures == 0
