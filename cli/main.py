@@ -92,8 +92,10 @@ def _output_options(f):
     f = click.option("--precision", type=click.IntRange(1, 17), default=8, show_default=True,
                      help="Significant digits in the table (json and plain always print full float64).")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "plain"]), default="table",
-                     show_default=True, help="How to print the result.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "plain", "mermaid", "latex"]),
+                     default="table", show_default=True,
+                     help="How to print the result (mermaid: the graph as a flowchart; latex: the derivatives, "
+                          "and with --explain the chain rule).")(f)
     return f
 
 
@@ -118,6 +120,81 @@ def _function_options(f):
                      help="Load def/backward statements from FILE (repeatable).")(f)
     return f
 
+
+
+# ---- the chain rule, many points, pictures (core/explain.py, core/pointwise.py) -------------------
+def _picture_options(f):
+    f = click.option("--graph-file", type=click.Path(dir_okay=False),
+                     help="Draw the graph to a .svg or .png file with Graphviz's dot (apt-get install graphviz, "
+                          "brew install graphviz).")(f)
+    f = click.option("--plot-file", type=click.Path(dir_okay=False),
+                     help='With --pointwise: write f and its derivatives to a .png or .svg file '
+                          '(needs pip install "agrad[plot]").')(f)
+    f = click.option("--plot/--no-plot", default=False, help="With --pointwise: draw f and its derivatives over "
+                                                             "the one varying variable in the terminal.")(f)
+    f = click.option("--points", "points_file", type=click.Path(dir_okay=False), metavar="FILE.csv",
+                     help="With --pointwise: points from a CSV file (a header naming the variables).")(f)
+    f = click.option("--pointwise", is_flag=True, help="Each element of the bound arrays (broadcast together) is "
+                                                       "a separate point: one row per point.")(f)
+    f = click.option("--paths", type=int, default=10, show_default=True, metavar="N",
+                     help="With --explain: paths listed per variable (the count and sum cover all).")(f)
+    f = click.option("--explain", is_flag=True, help="Write the chain rule out: each edge's local derivative, "
+                                                     "each path's factors, their sum.")(f)
+    return f
+
+
+def _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures):
+    """agrad grad --pointwise / --points: agrad.pointwise, one row per point, plots."""
+    import agrad
+    from agrad.cli import render_pointwise as rp
+
+    with _errors(fmt):
+        if fmt in ("mermaid", "latex", "plain"):
+            raise agrad.AgradError(f"--pointwise prints a table, csv or json, not --format {fmt}", kind="usage")
+        result = agrad.pointwise(_read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), order=order,
+                                 check=check, points=pictures["points_file"])
+        if pictures["plot_file"]:
+            rp.to_file(result, pictures["plot_file"])
+        if pictures["plot"]:
+            rp.plot_series(result)  # refuses before anything is printed
+    if fmt == "json":
+        click.echo(render_pointwise_json(result))
+    elif fmt == "csv":
+        click.echo(rp.to_csv(result), nl=False)
+    else:
+        console = _console()
+        rp.render_table(result, console, precision)
+        if pictures["plot"]:
+            rp.terminal(result, console)
+    ctx.exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def render_pointwise_json(result) -> str:
+    from agrad.cli import render_pointwise as rp
+    from agrad.cli.render import to_json
+
+    return to_json(rp.pointwise_dict(result))
+
+
+def _pictures_after(result, fmt, precision, pictures):
+    """--explain lines under the table, --graph-file, --format mermaid/latex."""
+    if pictures["graph_file"]:
+        from agrad.cli.render_pictures import write_graph_file
+
+        with _errors(fmt):
+            write_graph_file(result, pictures["graph_file"], precision)
+    if fmt == "mermaid":
+        from agrad.cli.render_pictures import to_mermaid
+
+        click.echo(to_mermaid(result, precision), nl=False)
+    elif fmt == "latex":
+        click.echo(result.latex, nl=False)
+    elif fmt == "table" and result.explanation is not None:
+        from agrad.cli.render_explain import explain_lines
+
+        console = _console()
+        for line in explain_lines(result, precision):
+            console.print(line, markup=False, highlight=False)
 
 
 GRAD_HELP = f"""Differentiate EXPR at a point and check every derivative against SymPy.
@@ -145,6 +222,8 @@ Examples:
   agrad grad "A @ (x*x)" --x "[1,2]" --A "[2,3]" --wrt x --backward 3 --retain-graph
   agrad grad "x**2" --x 5 --order 2
   agrad grad "(x1**2+2*x2)**2" --x1 2 --x2 3 --hessian
+  agrad grad "(x1**2 + 2*x2)**2" --x1 2 --x2 3 --explain
+  agrad grad "sin(x)*x" --x "linspace(0, 6.28, 200)" --pointwise --plot
 
 \b
 Your own functions (torch.autograd.Function), in EXPR or a --lib file:
@@ -198,11 +277,14 @@ one it is a coarse node that recomputes its body in backward.
               help="Seconds SymPy may take before the check is skipped.")
 @_output_options
 @_function_options
+@_picture_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
              zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
-             precision, lib_files, seed):
+             precision, lib_files, seed, **pictures):
     fmt = "json" if as_json else fmt
+    if pictures["pointwise"] or pictures["points_file"]:
+        return _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures)
     with _errors(fmt):
         import agrad
 
@@ -211,7 +293,8 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             repeat=repeat, backward=backward_n, retain_graph=retain_graph, zero_grad=zero_grad, order=order,
             hessian=hessian, jacobian=jacobian, check=check, rtol=rtol, atol=atol, check_timeout=check_timeout,
             fuse=fuse, expect=list(expect) or None,
-            lib=lib_files or None, seed=seed)
+            lib=lib_files or None, seed=seed, explain=pictures["explain"], paths=pictures["paths"],
+            latex=fmt == "latex")
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     if save_file:
@@ -223,7 +306,9 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
 
         with open(dot_file, "w", encoding="utf-8") as fh:
             fh.write(render.to_dot(result, precision))
-    _emit(result, fmt, precision)
+    if fmt not in ("mermaid", "latex"):
+        _emit(result, fmt, precision)
+    _pictures_after(result, fmt, precision, pictures)
     if show_graph and fmt == "table":
         from agrad.cli import render
 
@@ -449,6 +534,7 @@ _FLAG_OF = {"retain_graph": "--retain-graph", "grad_output": "--grad-output", "z
             "backward": "--backward", "jacobian": "--jacobian", "hessian": "--hessian", "dtype": "--dtype",
             "rtol": "--rtol", "atol": "--atol", "eps": "--eps", "expect": "--expect", "lib": "--lib",
             "seed": "--seed", "runs": "--runs", "min_time": "--min-time",
+            "paths": "--paths", "points": "--points", "explain": "--explain",
             # agrad descend: torch.optim's argument names
             "optimizer": "--optimizer", "lr": "--lr", "steps": "--steps", "tol": "--tol", "every": "--every",
             "momentum": "--momentum", "dampening": "--dampening", "nesterov": "--nesterov",

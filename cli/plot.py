@@ -37,10 +37,11 @@ def _log_ticks(lo: float, hi: float):
 
 
 def terminal_plot(series, *, title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False,
-                  width: int = 80, height: int = 20, color: bool = False) -> str:
+                  width: int = 80, height: int = 20, color: bool = False, marks=()) -> str:
     """The curves drawn with Unicode characters, as a string no line of which is wider than
     `width` columns. Non-finite points are left out (a diverged run plots up to its last finite
-    loss); with logy, so are points <= 0."""
+    loss); with logy, so are points <= 0. `marks` (label, x, y) are single points drawn as x
+    (kinks, undefined derivatives)."""
     import plotext as plt
 
     plt.clear_figure()
@@ -56,6 +57,11 @@ def terminal_plot(series, *, title: str = "", xlabel: str = "", ylabel: str = ""
         lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
         plt.plot(x.tolist(), y.tolist(), label=label or None, marker="braille",
                  color=_COLORS[k % len(_COLORS)] if color else None)
+    for label, x, y in marks:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.size:
+            plt.scatter(x.tolist(), np.where(np.isfinite(y), y, 0.0).tolist(), label=label or None, marker="x",
+                        color="red" if color else None)
     if logy:
         plt.yscale("log")
         if math.isfinite(lo) and hi > lo:
@@ -74,7 +80,7 @@ def terminal_plot(series, *, title: str = "", xlabel: str = "", ylabel: str = ""
 
 
 def file_plot(path, series, *, title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False,
-              size=(8.0, 5.0), dpi: int = 100) -> None:
+              size=(8.0, 5.0), dpi: int = 100, marks=()) -> None:
     """The curves written to `path` (.png, .svg or .pdf) with matplotlib, the optional extra."""
     suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
     if suffix not in ("png", "svg", "pdf"):
@@ -91,6 +97,10 @@ def file_plot(path, series, *, title: str = "", xlabel: str = "", ylabel: str = 
     try:
         for label, x, y in series:
             ax.plot(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), label=label)
+        for label, x, y in marks:  # kinks and undefined derivatives: a cross on the axis where y is not finite
+            y = np.asarray(y, dtype=np.float64)
+            ax.plot(np.asarray(x, dtype=np.float64), np.where(np.isfinite(y), y, 0.0), "x", color="red",
+                    label=label)
         if logy:
             ax.set_yscale("log")
         ax.set_title(title)

@@ -110,6 +110,10 @@ def result_dict(r) -> dict:
         out["expect"] = r.expect
     if r.random_seed is not None:
         out["random_seed"] = r.random_seed
+    if getattr(r, "explanation", None) is not None:  # --explain (cli/render_explain.py)
+        from agrad.cli.render_explain import explain_dict
+
+        out["explain"] = explain_dict(r.explanation)
     return jsonable(out)
 
 

@@ -13,15 +13,17 @@ from .derivation import CaseResult, check_file
 from .descent import DescendResult, descend
 from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
 from .fdcheck import gradcheck
+from .explain import Explanation
 from .gradient import grad, hessian
 from .ops import function_signatures
+from .points import PointwiseResult, pointwise
 from .program import Program, parse
 from .timing import BenchResult, bench
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
 
 __all__ = [
     "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "function_signatures", "BenchResult",
-    "DescendResult",
+    "DescendResult", "pointwise", "PointwiseResult", "Explanation",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
     "NodeRow",
     "AgradError", "ParseError", "BindingError", "UsageError", "LimitError",

@@ -18,6 +18,7 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
          repeat: int = 1, backward: int = 1, retain_graph: bool = False, zero_grad: bool = False,
          jacobian: bool = False, hessian: bool = False, expect=None, fuse: bool = False, rtol: float | None = None,
          atol: float | None = None, check_timeout: float = 10.0, lib=None, seed: int | None = None,
+         explain: bool = False, paths: int = 10, latex: bool = False,
          at: dict | None = None, **bindings) -> GradResult:
     """Differentiate `expr` (text or an agrad.parse Program) at a point, as PyTorch's autograd
     would, and check every derivative against SymPy and finite differences.
@@ -42,6 +43,14 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     "x1=80, x2: 4*x1**2 + 8*x2"), judged in `.expect`; `fuse` checkpoints elementwise chains.
     `lib` names files of def/backward statements (your own functions); `seed` seeds rand()/randn().
     Errors are agrad.AgradError subclasses (ParseError, BindingError, UsageError, LimitError).
+
+    `explain=True` writes the chain rule out on `.explanation` (agrad.Explanation): every edge's
+    local derivative, and per variable the first `paths` paths, their count and their sum;
+    `latex=True` puts the derivatives (and with explain the chain rule) as LaTeX on `.latex`.
+
+    >>> e = agrad.grad("(x1**2 + 2*x2)**2", x1=2, x2=3, explain=True).explanation
+    >>> [p.factors for p in e.paths_of("x1").paths], e.paths_of("x1").total
+    ([(20.0, 1.0, 4.0)], 80.0)
     """
     if isinstance(expect, str):
         expect = parse_claims(expect)
@@ -68,6 +77,7 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         counts.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
     keyed = {",".join(k): _public(v) for k, v in ders.items()}
     rows = node_rows(program, run.values, run.grads)
+    explanation = _explanation(problem, run, ders, paths) if explain else None
     return GradResult(
         expression=program.source, dtype=options.dtype, output_shape=tuple(run.output.shape), value=_public(run.output.value),
         wrt=wrt, gradients={n: _public(ders[(n,)] if jacobian else grad_value(run.leaves[n])) for n in wrt},
@@ -78,7 +88,29 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         hessian=hessian_summary(ders, wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol) if hessian else None,
         expect=(judge_claims(options.expect, keyed, problem, rtol=verdict.rtol, atol=verdict.atol)
                 if options.expect else None),
-        random_seed=problem.random_seed)
+        random_seed=problem.random_seed, explanation=explanation,
+        latex=_latex(problem, ders, explanation) if latex else None)
+
+
+def _explanation(problem, run, ders, paths):
+    """The chain rule on a fresh graph of the program as written (explain.py)."""
+    from .check import tolerances
+    from .errors import AgradError
+    from .explain import explain
+
+    if problem.options.jacobian:
+        raise AgradError("explain=True follows one backward pass; drop jacobian=True (or seed it with "
+                         "grad_output=)", kind="usage")
+    rtol, atol = tolerances(problem.dtype)
+    return explain(problem.program, problem.leaves(), problem.dtype, wrt=problem.wrt,
+                   gradients={v: ders[(v,)] for v in problem.wrt}, seed=run.seed, max_paths=paths,
+                   rtol=rtol, atol=atol)
+
+
+def _latex(problem, ders, explanation):
+    from .latex import latex_text
+
+    return latex_text(problem, ders, explanation)
 
 
 def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", at: dict | None = None,

@@ -122,6 +122,8 @@ class GradResult:
     hessian: HessianSummary | None = None
     expect: dict | None = None  # key -> Claim
     random_seed: int | None = None  # the seed rand()/randn() drew with, when they drew (seed= replays it)
+    explanation: object = None  # explain=True: the chain rule edge by edge (explain.Explanation)
+    latex: str | None = None  # latex=True: the derivatives (and with explain the chain rule) as LaTeX
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,288 @@
+"""Many points in one call: each element of the bound arrays (broadcast together) is a separate
+point of a scalar formula, evaluated as ONE vectorized graph.
+
+Because the formula is elementwise (checked against the op table's `elementwise` flag before
+anything runs), d(sum of f over the points)/d(x at point p) is f'(p): one backward pass with a
+ones seed gives every point's first derivatives, and a second backward pass through the first
+one's graph (create_graph) gives the second derivatives. The SymPy check differentiates the
+formula once, symbolically, and evaluates the derivatives on every point (lambdify with numpy).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import autodiff
+from .errors import AgradError
+from .problem import Options, make_problem
+from .program import evaluate
+from .tensor import Tensor, quiet_numpy
+
+MAX_POINTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class PointwiseItem:
+    """SymPy against AD for one derivative over every point."""
+
+    key: str  # "x", "x,y"
+    formula: str  # SymPy's derivative
+    max_error: float  # max |ad - sympy| over the points that are not kinks
+    worst: int | None  # the point with the largest relative error
+    mismatches: int  # points outside the tolerance
+    kinks: int  # points on a kink or where the derivative is undefined (not judged)
+    verdict: str  # ok | mismatch
+
+
+@dataclass(frozen=True)
+class PointwiseCheck:
+    status: str  # ok | failed | skipped | off
+    reason: str = ""
+    rtol: float = 0.0
+    atol: float = 0.0
+    items: tuple = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool | None:
+        return {"ok": True, "failed": False}.get(self.status)
+
+
+@dataclass(frozen=True)
+class PointwiseResult:
+    """One row per point: the variables, f and each derivative, as 1-D arrays of equal length."""
+
+    expression: str
+    shape: tuple  # the broadcast shape of the bindings (the rows are its elements in C order)
+    variables: dict  # name -> the value at each point
+    value: np.ndarray  # f at each point
+    derivatives: dict  # "x", "x,y" -> the derivative at each point
+    wrt: list
+    order: int
+    kinks: np.ndarray  # True where a kink (abs(0), relu(0), a tie) or a non-finite derivative sits
+    check: PointwiseCheck
+    varying: list  # the variables whose value changes from point to point
+    seconds: float = 0.0  # the vectorized evaluation and both backward passes (no check, no parsing)
+
+    @property
+    def points(self) -> int:
+        return int(self.value.size)
+
+    @property
+    def ok(self) -> bool:
+        return self.check.status != "failed"
+
+
+def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None, dtype: str = "float64",
+              check_timeout: float = 10.0, at: dict | None = None, **bindings) -> PointwiseResult:
+    """f and its derivatives at many points in one vectorized call: each element of the bound
+    arrays (broadcast together) is a point of the scalar formula `expr`. `order=2` adds the
+    second derivatives; `points` names a CSV file whose header names the variables (one point per
+    row). The formula must be elementwise: sum, mean, @, max/min and indexing mix points and are
+    refused. SymPy's derivative is computed once and evaluated on every point (`check`).
+
+    >>> import agrad
+    >>> r = agrad.pointwise("x**3 + y", x=[0, 1, 2], y=5)
+    >>> r.value.tolist(), r.derivatives["x"].tolist(), r.derivatives["y"].tolist()
+    ([5.0, 6.0, 13.0], [0.0, 3.0, 12.0], [1.0, 1.0, 1.0])
+    >>> agrad.pointwise("sin(x)", x="linspace(0, pi, 3)", order=2).derivatives["x,x"].round(12).tolist()
+    [-0.0, -1.0, -0.0]
+    """
+    from .gradient import names
+
+    if order not in (1, 2):
+        raise AgradError(f"pointwise evaluation gives first and second derivatives: order= must be 1 or 2, "
+                         f"got {order}", kind="usage")
+    values = {**(read_points(points) if points is not None else {}), **(at or {}), **bindings}
+    problem = make_problem(expr, values, Options(wrt=names(wrt), check=check, dtype=dtype, order=1))
+    program = problem.program
+    refuse_mixing(program)
+    try:
+        shape = np.broadcast_shapes(*(np.shape(v) for v in problem.bindings.values()))
+    except ValueError:
+        shapes = ", ".join(f"{n} {np.shape(v)}" for n, v in problem.bindings.items())
+        raise AgradError(f"the bound arrays do not broadcast together into points: {shapes}",
+                         kind="shape") from None
+    n = math.prod(shape)
+    if n > MAX_POINTS:
+        raise AgradError(f"{n:,} points are over the limit of {MAX_POINTS:,}", kind="limit")
+    width = len(problem.wrt) ** 2 if order == 2 else len(problem.wrt)
+    if n * (width + len(problem.bindings) + 1) > 10 * MAX_POINTS:
+        raise AgradError(f"{n:,} points x {width + len(problem.bindings) + 1} columns are over the limit of "
+                         f"{10 * MAX_POINTS:,} numbers; fewer points or order=1", kind="limit")
+    flat = {name: np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=problem.dtype), shape).reshape(-1))
+            for name, v in problem.bindings.items()}
+    t0 = time.perf_counter()
+    value, ders = _evaluate(program, flat, problem.wrt, order, problem.dtype)
+    seconds = time.perf_counter() - t0
+    kinks = _kink_points(program, flat, problem.dtype, n)
+    for d in ders.values():
+        kinks |= ~np.isfinite(d)
+    verdict = (_check(program, flat, ders, kinks=kinks, problem=problem, timeout=check_timeout) if check
+               else PointwiseCheck("off", "check=False"))
+    varying = [name for name, v in flat.items() if v.size > 1 and not np.all(v == v[0])]
+    return PointwiseResult(program.source, tuple(shape), flat, value, ders, list(problem.wrt), order, kinks,
+                           verdict, varying, seconds)
+
+
+def refuse_mixing(program) -> None:
+    """Every op must act element by element: one that reads other elements (sum, mean, @, max,
+    min, indexing, a user function) would mix the points. Array constants are refused too."""
+    for node in program.nodes:
+        if node.kind == "op" and not node.op.elementwise:
+            what = ({"[]": "indexing"}.get(node.op.symbol, node.op.symbol)
+                    or (node.op.lang[0] if node.op.lang else node.op.name))
+            raise AgradError(f"pointwise evaluation needs an elementwise formula, and {what} "
+                             f"({program.source[node.span[0]:node.span[1]]}) mixes elements across points; "
+                             f"evaluate it one point at a time without pointwise", kind="usage",
+                             span=node.span, source=program.source)
+        if node.kind == "const" and np.ndim(node.value) > 0:
+            raise AgradError("pointwise evaluation binds its points through variables; this constant array "
+                             "would mix with them: bind it as a variable", kind="usage", span=node.span,
+                             source=program.source)
+
+
+def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
+    leaves = {name: Tensor(v, requires_grad=name in wrt, name=name) for name, v in flat.items()}
+    values = evaluate(program, leaves, dtype, keep=(program.output,))
+    y = values[program.output]
+    n = next(iter(flat.values())).size if flat else 1
+    value = np.broadcast_to(np.asarray(y.value), (n,)).copy()
+    ders = {}
+    if not wrt:
+        return value, ders
+    if not y.requires_grad:
+        return value, {v: np.zeros(n, dtype) for v in wrt}
+    seed = np.ones(np.shape(y.value), dtype=dtype)
+    first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1)
+    for v, g in zip(wrt, first):
+        ders[v] = np.broadcast_to(np.asarray(g.value), (n,)).copy()
+    if order == 2:
+        for v, g in zip(wrt, first):
+            if not g.requires_grad:  # f is linear in v: no graph to walk again
+                for w in wrt:
+                    ders[f"{v},{w}"] = np.zeros(n, dtype)
+                continue
+            second = autodiff.grad(g, [leaves[w] for w in wrt], np.ones(g.shape, dtype), retain_graph=True)
+            for w, h in zip(wrt, second):
+                ders[f"{v},{w}"] = np.broadcast_to(np.asarray(h.value), (n,)).copy()
+    return value, ders
+
+
+def _kink_points(program, flat, dtype, n) -> np.ndarray:
+    """Per point: a value sits on a kink of abs, relu, maximum/minimum, or a power's zero base
+    whose exponent varies (the same conventions as check.kink_nodes, point by point)."""
+    from .check import variable_sets
+
+    out = np.zeros(n, dtype=bool)
+    if not any(node.kind == "op" and node.op.kink for node in program.nodes):
+        return out
+    deps = variable_sets(program)
+    with quiet_numpy():
+        leaves = {name: Tensor(v) for name, v in flat.items()}
+        values = evaluate(program, leaves, dtype)
+        for node in program.nodes:
+            if node.kind != "op" or not node.op.kink:
+                continue
+            args = [np.broadcast_to(np.asarray(values[j].value), (n,)) for j in node.args]
+            if node.op.name in ("abs", "relu"):
+                out |= args[0] == 0
+            elif node.op.name in ("maximum", "minimum"):
+                out |= args[0] == args[1]
+            elif node.op.name == "pow" and deps[node.args[1]]:
+                out |= args[0] == 0
+    return out
+
+
+def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
+    from .check import MAX_CHECK_NODES, _time_limit, _Timeout, close, tolerances
+
+    rtol, atol = tolerances(problem.dtype)
+    t0 = time.perf_counter()
+    if len(program.nodes) > MAX_CHECK_NODES:
+        return PointwiseCheck("skipped", f"the expression has {len(program.nodes):,} nodes; SymPy is asked for "
+                                         f"at most {MAX_CHECK_NODES:,}", rtol, atol)
+    from . import symbolic as S
+
+    try:
+        with _time_limit(timeout):
+            import sympy as sp
+
+            names = list(flat)
+            syms = S.symbols_of({name: () for name in names})
+            y = S.build(program, syms)[program.output][()]
+            keys = list(ders)
+            exprs = []
+            for key in keys:
+                d = y
+                for v in key.split(","):
+                    d = sp.diff(d, syms[v][()])
+                exprs.append(d)
+            delta = {"DiracDelta": lambda x, *k: np.where(np.asarray(x) != 0, 0.0, np.nan)}
+            fn = sp.lambdify([syms[name][()] for name in names], exprs, modules=[delta, "numpy"])
+            with np.errstate(all="ignore"):
+                results = fn(*[flat[name].astype(np.float64) for name in names])
+    except _Timeout:
+        return PointwiseCheck("skipped", f"SymPy took longer than {timeout:g} s (check_timeout=)", rtol, atol,
+                              seconds=time.perf_counter() - t0)
+    items, failed = [], False
+    n = kinks.size
+    for key, expr, ref in zip(keys, exprs, results):
+        ref = np.real_if_close(np.broadcast_to(np.asarray(ref), (n,)))
+        ref = np.where(np.iscomplex(ref), np.nan, np.real(ref)).astype(np.float64) if np.iscomplexobj(ref) \
+            else ref.astype(np.float64)
+        ad = ders[key].astype(np.float64)
+        judged = ~kinks
+        bad = judged & ~close(ad, ref, rtol, atol)
+        with np.errstate(all="ignore"):
+            err = np.where(judged & np.isfinite(ad) & np.isfinite(ref), np.abs(ad - ref), 0.0)
+            rel = err / (atol + rtol * np.abs(ref))
+        worst = int(np.argmax(np.where(bad, np.inf, rel))) if n else None
+        items.append(PointwiseItem(key, str(expr), float(err.max()) if n else 0.0, worst, int(bad.sum()),
+                                   int(kinks.sum()), "mismatch" if bad.any() else "ok"))
+        failed |= bool(bad.any())
+    return PointwiseCheck("failed" if failed else "ok", "", rtol, atol, tuple(items), time.perf_counter() - t0)
+
+
+MAX_CSV_BYTES = 50_000_000
+
+
+def read_points(path) -> dict:
+    """A CSV file of points: a header naming the variables, one point per row, numbers only."""
+    import csv
+    import os
+
+    path = os.fspath(path)
+    try:
+        if os.path.getsize(path) > MAX_CSV_BYTES:
+            raise AgradError(f"{path}: over the limit of {MAX_CSV_BYTES:,} bytes", kind="file")
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise AgradError(f"cannot read the points file {path}: {exc.strerror or exc}", kind="file") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise AgradError(f"{path}: the points file is empty; it needs a header naming the variables", kind="file")
+    header = [c.strip() for c in rows[0]]
+    for name in header:
+        if not name.isidentifier():
+            raise AgradError(f"{path}: the header must name variables, and {name!r} is not a name "
+                             f"(line 1)", kind="file")
+    if len(set(header)) != len(header):
+        raise AgradError(f"{path}: a variable is named twice in the header", kind="file")
+    if len(rows) == 1:
+        raise AgradError(f"{path}: no points below the header", kind="file")
+    cols = [[] for _ in header]
+    for lineno, row in enumerate(rows[1:], 2):
+        if len(row) != len(header):
+            raise AgradError(f"{path}: line {lineno} has {len(row)} values; the header names {len(header)}",
+                             kind="file")
+        for k, cell in enumerate(row):
+            try:
+                cols[k].append(float(cell))
+            except ValueError:
+                raise AgradError(f"{path}: line {lineno}: {cell.strip()!r} is not a number", kind="file") from None
+    return {name: np.asarray(c) for name, c in zip(header, cols)}
