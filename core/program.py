@@ -19,6 +19,7 @@ from .tensor import Tensor, apply, gc_paused, quiet_numpy
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
 MAX_EXPONENT = 1_000  # |b| of a literal exponent a**b
+MAX_AXIS = 64  # numpy's limit on dimensions
 
 
 def _constructor_args(args, name, ints):
@@ -28,8 +29,10 @@ def _constructor_args(args, name, ints):
 
 
 def _sized(shape):
-    if math.prod(shape) > MAX_ELEMENTS:
-        raise ValueError(f"an array of {math.prod(shape):,} elements is over the limit of {MAX_ELEMENTS:,}")
+    n = math.prod(shape)
+    if n > MAX_ELEMENTS:
+        count = f"{n:,}" if n < 10**15 else f"{float(n):.3g}"  # ones(1e300): not 300 digits
+        raise ValueError(f"an array of {count} elements is over the limit of {MAX_ELEMENTS:,}")
     return shape
 
 
@@ -199,6 +202,9 @@ class _Compiler:
         for pname, a in zip(op.params, extra):
             if not (isinstance(a, P.Num) and float(a.value).is_integer()):
                 self.error(f"the {pname} of {f}() must be a whole number, as in {f}(A, 0)", a.span)
+            if abs(a.value) > MAX_AXIS:  # numpy arrays have at most 64 dimensions; int(1e300) overflows C
+                self.error(f"the {pname} of {f}() is {a.text}, out of range for any array (at most "
+                           f"{MAX_AXIS} dimensions)", a.span, "value")
             params[pname] = int(a.value)
         self.check_exponent(op, args, node.args[-1].span)
         return self.add(Node("op", op, tuple(args), params, span=node.span))
