@@ -223,7 +223,10 @@ def _run_passes(program, leaves, wrt, dtype, req):
             if req.zero_grad:
                 for leaf in leaves.values():
                     leaf.grad = None
-            grads = autodiff.backward(y, seed, retain_graph=req.retain_graph, retain_grads=True)  # the table shows them
+            # the engine raises PyTorch's "does not require grad" (kind nograd) on an output no recorded op ties
+            # to a variable; until the API decides when that is exit 2, such a run keeps today's zeros
+            grads = (autodiff.backward(y, seed, retain_graph=req.retain_graph, retain_grads=True)  # the table shows them
+                     if y.requires_grad else {})
             if f == 0 and b == 0:
                 first_grads = grads
             passes.append(Pass(len(passes) + 1, f + 1, {n: _grad_value(leaves[n]) for n in wrt},
