@@ -14,7 +14,7 @@ import numpy as np
 from . import parse as P
 from .errors import AgradError
 from .ops import FUNCTIONS, OPS, SYMBOLS, Op
-from .tensor import Tensor, apply, gc_paused, quiet_numpy
+from .tensor import Tensor, apply, gc_paused, grad_mode, quiet_numpy
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
@@ -63,6 +63,7 @@ class Node:
     name: str | None = None  # a statement's target, or the variable's name
     value: object = None  # a constant's value
     exact: str | None = None  # a numeric literal's text, for an exact SymPy number
+    no_grad: bool = False  # written inside no_grad(...): computed with grad mode off, never recorded
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ class _Compiler:
         self.nodes: list[Node] = []
         self.variables: dict[str, int] = {}
         self.names: dict[str, int] = {}
+        self.no_grad_starts: dict[int, int] = {}
 
     def error(self, msg, span, kind="parse"):
         raise AgradError(msg, kind=kind, span=span, source=self.src)
@@ -125,6 +127,8 @@ class _Compiler:
         while stack:
             node, ready = stack.pop()
             if not ready:
+                if isinstance(node, P.Call) and node.func == "no_grad":
+                    self.no_grad_starts[id(node)] = len(self.nodes)  # its argument's nodes follow, contiguously
                 kids = self.children(node)
                 stack.append((node, True))
                 stack.extend((k, False) for k in reversed(kids))
@@ -207,6 +211,10 @@ class _Compiler:
                            f"{MAX_AXIS} dimensions)", a.span, "value")
             params[pname] = int(a.value)
         self.check_exponent(op, args, node.args[-1].span)
+        if f == "no_grad":  # as inside `with torch.no_grad():`, the ops written in the argument record nothing
+            for k in range(self.no_grad_starts.pop(id(node)), len(self.nodes)):
+                if self.nodes[k].kind == "op":
+                    self.nodes[k].no_grad = True
         return self.add(Node("op", op, tuple(args), params, span=node.span))
 
     def check_exponent(self, op, args, span):
@@ -267,7 +275,10 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None) -> list:
                     if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
                         _check_broadcast(program, i, a, b)
                 try:
-                    if len(args) == 2 and not node.params:
+                    if node.no_grad:
+                        with grad_mode(False):
+                            out = apply(node.op, tuple([vals[j] for j in args]), node.params)
+                    elif len(args) == 2 and not node.params:
                         out = apply(node.op, (vals[args[0]], vals[args[1]]))
                     else:
                         out = apply(node.op, tuple([vals[j] for j in args]), node.params)
