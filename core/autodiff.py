@@ -42,7 +42,7 @@ def seed_for(root: Tensor, seed) -> Tensor:
                 f"a gradient can be created implicitly only for a scalar output, and the output "
                 f"has shape {_shape_text(root.shape)}: wrap it in sum(...), or give a seed with "
                 f"--grad-output (for example --grad-output ones)", kind="nonscalar")
-        return const(1.0, root)
+        return const(1.0, root) if root.shape == () else const(np.ones(root.shape), root)
     seed = seed if isinstance(seed, Tensor) else const(seed, root)
     try:
         value = np.broadcast_to(seed.value, root.shape)

@@ -11,6 +11,7 @@ import io
 import math
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,10 @@ def _load(path: str, name: str) -> np.ndarray:
         data = read_bounded(path, MAX_FILE_BYTES, what)
         text = decode_utf8(data, f"{what}: {shown}")
         try:
-            value = np.loadtxt(io.StringIO(text), delimiter="," if suffix == ".csv" else None, dtype=np.float64,
-                               ndmin=0)
+            with warnings.catch_warnings():  # an empty file is reported below, not warned about
+                warnings.simplefilter("ignore", UserWarning)
+                value = np.loadtxt(io.StringIO(text), delimiter="," if suffix == ".csv" else None, dtype=np.float64,
+                                   ndmin=0)
         except ValueError as exc:
             raise AgradError(f"{what}: cannot read {shown}: {_first_line(exc)}", kind="binding") from None
     else:
