@@ -230,7 +230,8 @@ def pow_(op, K, a, b):
         general = exp(None, K, mul(None, K, b, log(None, K, safe)))
         frozen = _const_pow(K, a, b[0])
         n = np.arange(K + 1).reshape((K + 1,) + (1,) * (frozen.ndim - 1))
-        undefined = n >= _first_order(a) * b[0] + _first_order(b)
+        p = _first_order(a)  # inf where the base stays 0: 0**b is 0 (b > 0) all along, no log term
+        undefined = n >= np.where(np.isinf(p), np.inf, p * b[0]) + _first_order(b)
         frozen = np.where(undefined, np.nan, frozen)
         return np.where(zero, frozen, general)
     return _const_pow(K, a, b[0])

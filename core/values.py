@@ -108,11 +108,14 @@ def read_source(stream, limit: int | None = None, what: str = "the input on stdi
     from .parse import MAX_SOURCE
 
     limit = MAX_SOURCE if limit is None else limit
+    if stream is None:  # python started with stdin closed
+        raise AgradError(f"{what} is closed; give the expression as an argument", kind="input")
     raw = getattr(stream, "buffer", stream)  # a text stream's bytes underneath
     try:
         data = raw.read(limit + 1)
-    except OSError as exc:
-        raise AgradError(f"{what}: cannot read it: {_os_reason(exc)}", kind="input") from None
+    except (OSError, ValueError) as exc:  # ValueError: reading a closed file
+        reason = _os_reason(exc) if isinstance(exc, OSError) else "it is closed"
+        raise AgradError(f"{what}: cannot read it: {reason}", kind="input") from None
     if len(data) > limit:
         raise AgradError(f"{what} is over the limit of {limit:,} bytes; give a shorter program", kind="limit")
     return decode_utf8(data, what) if isinstance(data, bytes) else data

@@ -85,7 +85,16 @@ def _bindings(rng: random.Random, expr: str) -> list:
 def _options(rng: random.Random) -> list:
     out = []
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
-        out += rng.choice(OPTIONS)
+        if rng.random() < 0.25:  # an option with a hostile value of its own
+            soup = "".join(_token(rng) for _ in range(rng.randint(0, 8)))
+            out += rng.choice([["--grad-output", rng.choice(VALUES)], ["--expect", soup], ["--expect", f"x: {soup}"],
+                               ["--expect", f"x={rng.choice(VALUES)}"], ["--wrt", soup], ["--wrt", "x,x"],
+                               ["--rtol", rng.choice(["nan", "-1", "inf", "0"])], ["--atol", "nan"],
+                               ["--check-timeout", rng.choice(["0", "-1", "nan", "1e-9"])],
+                               ["--dtype", "float16"], ["--order", rng.choice(["4", "6", "10"])],
+                               ["--precision", rng.choice(["1", "17"])], ["--backward", "3"], ["--zero-grad"]])
+        else:
+            out += rng.choice(OPTIONS)
     return out
 
 
