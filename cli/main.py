@@ -492,28 +492,95 @@ def report_error(exc, as_json: bool):
 
 def main(argv=None):
     """Entry point: click's own usage errors keep exit 2; nothing escapes as a traceback."""
+    import errno
+
+    from agrad.cli import safe
+
     args = sys.argv[1:] if argv is None else argv
+    safe.fit_streams()  # an ASCII terminal gets d and ok for ∂ and ✓, not a UnicodeEncodeError
+    bad = safe.bad_argument(args)
+    if bad:
+        click.echo(f"error: {bad}", err=True)
+        sys.exit(EXIT_INPUT)
     try:
-        code = cli.main(args=args, prog_name="agrad", standalone_mode=False)
+        try:
+            code = cli.main(args=args, prog_name="agrad", standalone_mode=False)
+        except SystemExit as e:
+            # click ends a run whose stdout pipe closed with exit 1, which here means "a check failed"
+            if isinstance(e.__context__, OSError) and e.__context__.errno == errno.EPIPE:
+                raise BrokenPipeError(errno.EPIPE, "broken pipe") from None
+            raise
+        sys.stdout.flush()  # a full disk shows here, inside the handlers, not at interpreter exit
     except click.ClickException as e:
         if "--json" in args or "--format=json" in args:
-            click.echo(json.dumps({"error": {"type": "usage", "message": e.format_message(), "column": None},
-                                   "ok": False}, indent=2))
+            click.echo(json.dumps({"error": {"type": "usage", "message": safe.plain(e.format_message()),
+                                             "column": None}, "ok": False}, indent=2))
         else:
+            message = safe.plain(e.format_message())  # an option's value quoted back is text, not escapes
+            e.format_message = lambda: message
             e.show()
         sys.exit(EXIT_INPUT)
-    except click.Abort:
+    except click.Abort as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _interrupted()
         click.echo("aborted", err=True)
         sys.exit(EXIT_INPUT)
     except KeyboardInterrupt:
-        sys.exit(130)
+        _interrupted()
+    except BrokenPipeError:
+        _quiet_pipe()
     except RecursionError:
         click.echo("error: the input is nested too deeply to process", err=True)
         sys.exit(EXIT_INPUT)
     except MemoryError:
         click.echo("error: out of memory; use smaller arrays", err=True)
         sys.exit(EXIT_INPUT)
+    except UnicodeDecodeError as e:
+        click.echo(f"error: the input is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
+                   f"agrad reads expressions, values and files as UTF-8", err=True)
+        sys.exit(EXIT_INPUT)
+    except OSError as e:  # a write that failed: a full disk, a closed stream, a file that cannot be made
+        if e.errno == errno.EPIPE:
+            _quiet_pipe()
+        what = f"cannot write {e.filename}" if e.filename else "cannot write the output"
+        _stderr_line(f"error: {what}: {e.strerror or e}")
+        _silence_stdout()
+        sys.exit(EXIT_INPUT)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+EXIT_PIPE, EXIT_INTERRUPT = 141, 130  # as a shell reports a process ended by SIGPIPE / SIGINT
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so the interpreter's final flush of unwritten output cannot
+    fail again (Python's documented recipe for a closed pipe)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's capture)
+        pass
+
+
+def _quiet_pipe():
+    """The reader closed the pipe (`agrad ... | head -1`): stop quietly, as `head` expects."""
+    _silence_stdout()
+    sys.exit(EXIT_PIPE)
+
+
+def _interrupted():
+    _stderr_line("interrupted (Ctrl-C)")
+    sys.exit(EXIT_INTERRUPT)
+
+
+def _stderr_line(text: str):
+    try:
+        click.echo(text, err=True)
+    except OSError:  # stderr is gone too: the exit code still tells
+        pass
+
 
 from agrad.cli import bench as _bench  # noqa: E402,F401  agrad bench (cli/bench.py) registers itself
 from agrad.cli.descend import descend_cmd  # noqa: E402  (registered last: it imports this module)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from agrad.cli.safe import literal
+
 TICK, CROSS, KINK = "✓", "✗", "~"
 
 
@@ -53,6 +55,11 @@ def fmt(v, digits: int = 8) -> str:
     if a.size > 12:
         body += f"  shape {a.shape}"
     return body
+
+
+def cell(v, digits: int = 8) -> str:
+    """fmt() for a rich table or line: "[nan, 1]" would otherwise be read as a style tag."""
+    return literal(fmt(v, digits))
 
 
 def _plain_number(v) -> str:
@@ -160,7 +167,7 @@ def _sup(n: int) -> str:
 def render_table(r, console, digits: int = 8, show_passes: bool = True):
     from rich.table import Table
 
-    g = Table(title=f"agrad: y = {r.expression if len(r.expression) < 70 else r.expression[:67] + '...'}",
+    g = Table(title=f"agrad: y = {literal(r.expression if len(r.expression) < 70 else r.expression[:67] + '...')}",
               title_justify="left", header_style="bold")
     for col, just in (("#", "right"), ("name", "left"), ("expression", "left"), ("grad_fn", "left"),
                       ("value", "right"), ("∂y/∂node", "right"), ("", "left")):
@@ -182,8 +189,9 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         else:
             notes.append("non-leaf")
         style = "bold" if n.index == r.output.index else None
-        g.add_row(str(n.index), n.name or "", n.expr, n.op if n.op not in ("leaf", "const") else "None",
-                  fmt(n.value, digits), fmt(n.grad, digits), ", ".join(notes), style=style)
+        # grad_fn as PyTorch (and the JSON) report it: None for leaves and for what needs no gradient
+        g.add_row(str(n.index), literal(n.name or ""), literal(n.expr), n.grad_fn or "None",
+                  cell(n.value, digits), cell(n.grad, digits), ", ".join(notes), style=style)
     console.print(g)
     if r.passes and show_passes and len(r.passes) > 1:
         # leaves accumulate (.grad); non-leaf gradients belong to their pass (named ones first, a few)
@@ -195,10 +203,10 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         for v in r.wrt:
             p.add_column(v, justify="right", overflow="fold")
         for n in inner:
-            p.add_column(f"{n.name or n.expr} (non-leaf)", justify="right", overflow="fold")
+            p.add_column(f"{literal(n.name or n.expr)} (non-leaf)", justify="right", overflow="fold")
         for ps in r.passes:
-            p.add_row(str(ps.number), str(ps.forward), *[fmt(ps.gradients[v], digits) for v in r.wrt],
-                      *[fmt(ps.intermediates.get(n.index), digits) for n in inner])
+            p.add_row(str(ps.number), str(ps.forward), *[cell(ps.gradients[v], digits) for v in r.wrt],
+                      *[cell(ps.intermediates.get(n.index), digits) for n in inner])
         console.print(p)
     render_check(r, console, digits)
     if r.expect is not None:
@@ -212,7 +220,7 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         extra.append(f"order {r.order} by {'Taylor-mode series' if r.method == 'taylor' else 'nested reverse mode'}"
                      f"; derivative graph: {r.graph_nodes:,} nodes")
     for pr in r.problems:
-        extra.append(f"[yellow]{pr.kind} {pr.what} first produced at node {pr.node}: {pr.expr}[/]")
+        extra.append(f"[yellow]{pr.kind} {pr.what} first produced at node {pr.node}: {literal(pr.expr)}[/]")
     if r.random_seed is not None:
         extra.append(f"random values drawn with --seed {r.random_seed}")
     for line in extra:
@@ -227,13 +235,13 @@ def render_check(r, console, digits: int):
         console.print("check: off (--no-check)")
         return
     if c.status == "skipped" and not c.items:  # nothing to compare at all
-        console.print(f"[yellow]check skipped: {c.reason}[/]", highlight=False)
+        console.print(f"[yellow]check skipped: {literal(c.reason)}[/]", highlight=False)
         rows = [(k, v) for k, v in r.derivatives.items()]
         t = Table(header_style="bold")
         t.add_column("derivative")
         t.add_column("AD", justify="right", overflow="fold")
         for k, v in rows:
-            t.add_row(_partial_label(k), fmt(v, digits))
+            t.add_row(literal(_partial_label(k)), cell(v, digits))
         console.print(t)
         return
     t = Table(title=f"derivatives vs SymPy (rtol {c.rtol:.2g}, atol {c.atol:.2g}, {r.dtype})",
@@ -244,8 +252,8 @@ def render_check(r, console, digits: int):
         t.add_column(col, justify=just, overflow="fold")
     for i in c.items:
         formula = i.formula if isinstance(i.formula, str) or i.formula is None else _formula_summary(i.formula)
-        fd = (fmt(i.fd, digits),) if show_fd else ()
-        t.add_row(_partial_label(i.key), fmt(i.ad, digits), formula or "—", fmt(i.sympy, digits),
+        fd = (cell(i.fd, digits),) if show_fd else ()
+        t.add_row(literal(_partial_label(i.key)), cell(i.ad, digits), literal(formula or "—"), cell(i.sympy, digits),
                   "—" if i.error is None else f"{i.error:.1e}", *fd, _verdict(i))
     console.print(t)
     if r.order > 1 and len(r.wrt) > 1 and not r.hessian:
@@ -257,17 +265,17 @@ def render_check(r, console, digits: int):
         if i.note and i.verdict != "ok" or "ill-conditioned" in i.note:
             notes.setdefault(i.note, []).append(_partial_label(i.key))
     for n, labels in notes.items():
-        console.print(f"[yellow]{', '.join(labels)}: {n}[/]", highlight=False)
+        console.print(f"[yellow]{literal(', '.join(labels))}: {literal(n)}[/]", highlight=False)
     for i in c.rules:  # hand-written backward rules: which function, which input
         mark = {"ok": f"[green]{TICK}[/]", "mismatch": f"[bold red]{CROSS}[/]"}.get(i.verdict, "[yellow]?[/]")
-        console.print(f"{mark} {i.text}", highlight=False)
+        console.print(f"{mark} {literal(i.text)}", highlight=False)
     kinks = sum(i.verdict == "kink" for i in c.items)
     agree = (f"{TICK} no derivative disagrees with SymPy ({kinks} at a non-differentiable point)" if kinks
              else f"{TICK} every derivative agrees with SymPy")
     summary = {"ok": f"[green]{agree}[/]",
                "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]" if any(
                    i.verdict == "mismatch" for i in c.items) else f"[bold red]{CROSS} a backward rule disagrees with SymPy[/]",
-               "skipped": f"[yellow]check skipped: {c.reason}[/]"}[c.status]
+               "skipped": f"[yellow]check skipped: {literal(c.reason)}[/]"}[c.status]
     console.print(summary + f" ({c.seconds:.2f} s)", highlight=False)
 
 
@@ -285,11 +293,11 @@ def render_hessian(h, console, digits):
               header_style="bold")
     t.add_column("")
     for label in h.labels:
-        t.add_column(label, justify="right")
+        t.add_column(literal(label), justify="right")
     for label, row in zip(h.labels, np.asarray(h.matrix)):
-        t.add_row(label, *[fmt(x, digits) for x in row])
+        t.add_row(literal(label), *[cell(x, digits) for x in row])
     console.print(t)
-    console.print(f"eigenvalues: {fmt(h.eigenvalues, digits)} → {h.kind}"
+    console.print(f"eigenvalues: {cell(h.eigenvalues, digits)} → {h.kind}"
                   + ("; symmetric ✓" if h.symmetric else ""), highlight=False)
 
 
@@ -320,8 +328,8 @@ def case_line(res) -> str:
     mark = {"pass": "[green]pass[/]   ", "FAIL": "[bold red]FAIL[/]   ", "skipped": "[yellow]skipped[/]",
             "error": "[bold red]error[/]  "}[res.status]
     where = f"{res.case.file}:{res.case.line}" if res.case.line else res.case.file
-    lines = [f"{mark} {res.case.name}  [dim]({where}, {res.seconds:.2f} s)[/]"]
-    lines += [f"         {m}" for m in res.messages]
+    lines = [f"{mark} {literal(res.case.name)}  [dim]({literal(where)}, {res.seconds:.2f} s)[/]"]
+    lines += [f"         {literal(m)}" for m in res.messages]
     return "\n".join(lines)
 
 
@@ -369,11 +377,18 @@ def junit_xml(results, file_errors) -> str:
 
 
 # ---- the graph: a tree in the terminal, DOT for Graphviz ---------------------------------------------
+def _fn_label(n) -> str:
+    """grad_fn as PyTorch reports it (the table and the JSON agree): a leaf or a constant says
+    so; an op whose value needs no gradient (detached, or of constants only) has None."""
+    return n.grad_fn or {"leaf": "leaf", "const": "const"}.get(n.op, "None")
+
+
 def _node_label(n, digits) -> str:
-    fn = n.op if n.op not in ("leaf", "const") else ("leaf" if n.op == "leaf" else "const")
-    grad = "" if n.grad is None else f", grad {fmt(n.grad, digits)}"
-    flags = " [detached]" if n.detached else ""
-    return f"{fn}: {n.name + ' = ' if n.name and n.name != n.expr else ''}{n.expr} = {fmt(n.value, digits)}{grad}{flags}"
+    fn = _fn_label(n)
+    grad = "" if n.grad is None else f", grad {cell(n.grad, digits)}"
+    flags = " \\[detached]" if n.detached else ""
+    head = literal(f"{n.name + ' = ' if n.name and n.name != n.expr else ''}{n.expr}")
+    return f"{fn}: {head} = {cell(n.value, digits)}{grad}{flags}"
 
 
 def graph_tree(r, digits: int = 6, limit: int = 300):
@@ -416,7 +431,7 @@ def to_dot(r, digits: int = 6) -> str:
         grad = "—" if n.grad is None else fmt(n.grad, digits)
         color = ', style=filled, fillcolor="#dddddd"' if n.detached or n.op == "const" else ""
         color += ", penwidth=2" if n.index == r.output.index else ""  # the output: the last statement
-        lines.append(f'  n{n.index} [label="{{{esc(head)} | {esc(n.op)} | value {esc(fmt(n.value, digits))} | '
+        lines.append(f'  n{n.index} [label="{{{esc(head)} | {esc(_fn_label(n))} | value {esc(fmt(n.value, digits))} | '
                      f'grad {esc(grad)}}}"{color}];')
     for n in r.nodes:
         for p in n.parents:
@@ -433,12 +448,12 @@ def render_claims(claims: dict, console, digits: int):
                       ("true value", "right"), ("", "left")):
         t.add_column(col, justify=just, overflow="fold")
     for key, c in claims.items():
-        t.add_row(_partial_label(key), str(c.claimed), fmt(c.claimed_value, digits), fmt(c.actual, digits),
+        t.add_row(literal(_partial_label(key)), literal(c.claimed), cell(c.claimed_value, digits), cell(c.actual, digits),
                   f"[green]{TICK}[/]" if c.ok else f"[bold red]{CROSS}[/]")
     console.print(t)
     for key, c in claims.items():
         if not c.ok:
-            console.print(f"[bold red]{CROSS} {_partial_label(key)}:[/] {c.detail}", highlight=False)
+            console.print(f"[bold red]{CROSS} {literal(_partial_label(key))}:[/] {literal(c.detail)}", highlight=False)
 
 
 def gradcheck_dict(res) -> dict:
@@ -453,7 +468,7 @@ def render_gradcheck(res, console, digits: int):
 
     title = "gradgradcheck" if res.order == 2 else "gradcheck"
     for b in res.blocks:
-        t = Table(title=f"{title}: d({b.of})/d{b.wrt} (eps {res.eps:g}, atol {res.atol:g}, "
+        t = Table(title=f"{title}: d({literal(b.of)})/d{literal(b.wrt)} (eps {res.eps:g}, atol {res.atol:g}, "
                         f"rtol {res.rtol:g})", title_justify="left", header_style="bold")
         for col, just in (("entry", "left"), ("numerical", "right"), ("analytical", "right"),
                           ("|difference|", "right"), ("", "left")):
@@ -462,7 +477,7 @@ def render_gradcheck(res, console, digits: int):
         entries = list(np.ndindex(*a.shape))
         shown = entries if len(entries) <= 60 else [e for e in entries if bad[e]][:60] or entries[:20]
         for e in shown:
-            t.add_row(str(list(e)) if e else "()", fmt(n[e], digits), fmt(a[e], digits), f"{abs(a[e] - n[e]):.1e}",
+            t.add_row(str(list(e)) if e else "()", cell(n[e], digits), cell(a[e], digits), f"{abs(a[e] - n[e]):.1e}",
                       f"[bold red]{CROSS}[/]" if bad[e] else f"[green]{TICK}[/]")
         if len(shown) < len(entries):
             t.add_row("…", f"({len(entries) - len(shown)} more entries)", "", "", "")
@@ -471,9 +486,9 @@ def render_gradcheck(res, console, digits: int):
         if not b.ok:
             d = np.where(b.bad, np.abs(b.analytical - b.numerical), -1.0)
             e = np.unravel_index(int(np.argmax(np.nan_to_num(d, nan=np.inf))), d.shape)
-            console.print(f"[bold red]{CROSS} d({b.of})/d{b.wrt}: {int(b.bad.sum())} of {b.bad.size} "
-                          f"entries differ; worst {list(map(int, e))}: analytical {fmt(b.analytical[e], digits)}, "
-                          f"numerical {fmt(b.numerical[e], digits)}[/]", highlight=False)
+            console.print(f"[bold red]{CROSS} d({literal(b.of)})/d{literal(b.wrt)}: {int(b.bad.sum())} of {b.bad.size} "
+                          f"entries differ; worst {list(map(int, e))}: analytical {cell(b.analytical[e], digits)}, "
+                          f"numerical {cell(b.numerical[e], digits)}[/]", highlight=False)
     if res.random_seed is not None:
         console.print(f"random values drawn with --seed {res.random_seed}", highlight=False)
     verdict = (f"[green]{TICK} {title} passed[/]" if res.ok else
