@@ -284,6 +284,9 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
         try:
             agrad.check_file(f, sympy=use_sympy, check_timeout=check_timeout, on_result=show)
         except agrad.AgradError as exc:  # this file cannot be read as derivations: say so, run the others
+            if exc.kind == "usage":  # the command's own options are wrong (--check-timeout): once, and stop
+                report_error(exc, as_json)
+                ctx.exit(EXIT_INPUT)
             file_errors.append(exc)
             click.echo(f"error: {exc.message}", err=True)
     summary = render.check_summary(results, file_errors)
@@ -374,7 +377,10 @@ def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_j
 # ---- helpers ------------------------------------------------------------------------------------
 def _read_expr(expr: str) -> str:
     if expr == "-":
-        return sys.stdin.read().strip()
+        expr = sys.stdin.read().strip()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # _bindings asks whether a --NAME that looks like a typo names a variable of it
+        ctx.meta.setdefault("agrad.sources", []).append(expr)
     return expr
 
 
@@ -393,7 +399,36 @@ def _bindings(ctx, var) -> dict:
         if name in out:
             raise AgradError(f"'{name}' is bound twice", kind="binding")
         out[name] = value
+    _typos(ctx, [name for name, _ in ctx.meta.get("agrad.bindings", [])])
     return out
+
+
+def _typos(ctx, names):
+    """`--ordr 2` binds a variable 'ordr' only if the expression uses one; otherwise it is a
+    mistyped option and says so (-v NAME=VALUE binds without this test)."""
+    import difflib
+
+    from agrad import AgradError, parse
+
+    options = {o[2:].replace("-", "_"): o for p in ctx.command.get_params(ctx) if isinstance(p, click.Option)
+               for o in p.opts + p.secondary_opts if o.startswith("--")}
+    suspects = {}
+    for name in names:  # difflib over the few option names: microseconds; parsing only for a suspect
+        close = difflib.get_close_matches(name.replace("-", "_"), options, n=1, cutoff=0.75)
+        if close:
+            suspects[name] = options[close[0]]
+    if not suspects:
+        return
+    used = set()
+    for source in ctx.meta.get("agrad.sources", []):
+        try:
+            used |= set(parse(source).variables)
+        except AgradError:  # unparsable (or calls --lib functions): the run itself will say why
+            return
+    for name, option in suspects.items():
+        if name not in used:
+            raise AgradError(f"no such option --{name} (did you mean {option}?); the expression has no variable "
+                             f"'{name}' to bind (-v '{name}=VALUE' binds one anyway)", kind="usage")
 
 
 def _wrt_list(wrt):

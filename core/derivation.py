@@ -313,6 +313,9 @@ def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_resu
     """Run every [[case]] of one derivation file (TOML); a list of CaseResult (status pass, FAIL,
     skipped or error, with messages). `on_result(case_result)` is called as each case finishes.
     A file that is not TOML raises agrad.BindingError (kind "file")."""
+    from .problem import validate_timeout
+
+    validate_timeout(check_timeout)  # before any case runs: a bad budget is the caller's error, not each case's
     out = []
     for case in load(path):
         res = run_case(case, sympy=sympy, check_timeout=check_timeout)
