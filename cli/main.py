@@ -196,12 +196,14 @@ one it is a coarse node that recomputes its body in backward.
 @click.option("--atol", type=float, help="Absolute tolerance of the check (default: from the dtype's epsilon).")
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take before the check is skipped.")
+@click.option("--full", is_flag=True, help="Everything in full: every derivative in the table (past 30 a summary) "
+                                          "and every graph node in --json (past 1,000 the first and last 500).")
 @_output_options
 @_function_options
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
-             zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
-             precision, lib_files, seed):
+             zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, full,
+             fmt, as_json, precision, lib_files, seed):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
         import agrad
@@ -223,7 +225,9 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
 
         with open(dot_file, "w", encoding="utf-8") as fh:
             fh.write(render.to_dot(result, precision))
-    _emit(result, fmt, precision)
+    _emit(result, fmt, precision, full=full)
+    if fmt in ("plain", "csv"):  # a script sees the exit code; a person should see which claim failed
+        _failures_to_stderr(result)
     if show_graph and fmt == "table":
         from agrad.cli import render
 
@@ -444,20 +448,36 @@ def _console():
 
     # Piped or captured output has no terminal width to follow; 80 columns would fold formulas.
     width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-    return Console(highlight=False, soft_wrap=False, width=width)
+    # emoji=False: ":smile:" in an expression or a case name is text, like every other user text
+    return Console(highlight=False, soft_wrap=False, width=width, emoji=False)
 
 
-def _emit(result, fmt: str, precision: int):
+def _emit(result, fmt: str, precision: int, full: bool = False):
     from agrad.cli import render
 
     if fmt == "json":
-        click.echo(render.to_json(render.result_dict(result)))
+        click.echo(render.to_json(render.result_dict(result, full=full)))
     elif fmt == "plain":
         click.echo(render.to_plain(result), nl=False)
     elif fmt == "csv":
         click.echo(render.to_csv(result), nl=False)
     else:
-        render.render_table(result, _console(), precision)
+        render.render_table(result, _console(), precision, full=full)
+
+
+def _failures_to_stderr(result):
+    """One line per failed claim or disagreeing derivative (plain and csv print numbers only)."""
+    from agrad.cli.safe import plain
+
+    for key, claim in (result.expect or {}).items():
+        if not claim.ok:
+            click.echo(f"claim failed: d/{plain(key)}: {plain(claim.detail, newlines=False)}", err=True)
+    for item in result.check.items:
+        if item.verdict == "mismatch":
+            click.echo(f"check failed: d/{plain(item.key)}: {plain(item.note, newlines=False)}", err=True)
+    for rule in result.check.rules:
+        if rule.verdict == "mismatch":
+            click.echo(f"check failed: {plain(rule.text, newlines=False)}", err=True)
 
 
 class _errors:

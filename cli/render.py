@@ -33,6 +33,8 @@ def jsonable(v):
     if a.dtype == object:
         return jsonable(a.tolist())
     if a.ndim:
+        if a.dtype.kind in "iub" or (a.dtype.kind == "f" and np.isfinite(a).all()):
+            return a.tolist()  # numpy converts in C: a million entries in milliseconds
         return [jsonable(x) for x in a]
     x = a.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -62,12 +64,26 @@ def cell(v, digits: int = 8) -> str:
     return literal(fmt(v, digits))
 
 
-def _plain_number(v) -> str:
-    return json.dumps(jsonable(v), separators=(",", ":"))
+def _plain_numbers(v) -> str:
+    """Every entry (row-major), space-separated, as awk, numpy.loadtxt and float() read them:
+    shortest round-trip repr, and inf, -inf, nan."""
+    return " ".join(map(repr, np.asarray(v, dtype=np.float64).ravel().tolist()))
 
 
 # ---- json -------------------------------------------------------------------------------------
-def result_dict(r) -> dict:
+MAX_JSON_NODES = 1_000  # intermediates printed without --full: the first and last 500
+
+
+def _shown_nodes(r, full: bool) -> list:
+    if full or len(r.nodes) <= MAX_JSON_NODES:
+        return list(r.nodes)
+    half = MAX_JSON_NODES // 2
+    return list(r.nodes[:half]) + list(r.nodes[-half:])
+
+
+def result_dict(r, full: bool = False) -> dict:
+    """The result as JSON data; past MAX_JSON_NODES graph nodes only the first and last 500 are
+    listed (with "intermediates_omitted") unless full=True."""
     check = {
         "status": r.check.status,
         "ok": r.check.ok,
@@ -85,6 +101,8 @@ def result_dict(r) -> dict:
         check["rules"] = [{"function": i.function, "input": i.input, "node": i.node, "rule": i.rule, "ours": i.ours,
                            "sympy": i.sympy, "formula": i.formula, "fd": i.fd, "error": i.error,
                            "verdict": i.verdict, "text": i.text} for i in r.check.rules]
+    shown = _shown_nodes(r, full)
+    keep = None if len(shown) == len(r.nodes) else {n.index for n in shown}
     out = {
         "expression": r.expression,
         "value": r.value,
@@ -97,10 +115,11 @@ def result_dict(r) -> dict:
             {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad,
              "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.grad_fn,
              "detached": n.detached, "next": n.parents}
-            for n in r.nodes
+            for n in shown
         ],
         "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
-                    "intermediates": {str(k): v for k, v in p.intermediates.items()}} for p in r.passes],
+                    "intermediates": {str(k): v for k, v in p.intermediates.items() if keep is None or k in keep}}
+                   for p in r.passes],
         "output": r.output.index,
         "saved": r.saved,
         "order": r.order,
@@ -111,6 +130,10 @@ def result_dict(r) -> dict:
         "warnings": r.warnings,
         "ok": r.ok,
     }
+    if keep is not None:
+        out["intermediates_omitted"] = {"count": len(r.nodes) - len(shown), "first": shown[MAX_JSON_NODES // 2 - 1].index + 1,
+                                        "last": shown[MAX_JSON_NODES // 2].index - 1,
+                                        "why": f"over {MAX_JSON_NODES:,} nodes; --full lists every one"}
     if r.hessian is not None:
         out["hessian"] = r.hessian
     if r.expect is not None:
@@ -121,22 +144,56 @@ def result_dict(r) -> dict:
 
 
 def to_json(data) -> str:
-    return json.dumps(jsonable(data), indent=2, ensure_ascii=False)
+    """Indented JSON whose arrays of numbers stay on one line each, written by json's C encoder
+    (json.dumps with indent= runs in pure Python: 10 s for a million numbers)."""
+    out: list = []
+    _dump(jsonable(data), 0, out)
+    return "".join(out)
+
+
+def _flat(v: list) -> bool:
+    """A list holding no dict at any depth: numbers, strings, nested lists of them."""
+    return all(not isinstance(x, dict) and (not isinstance(x, list) or _flat(x)) for x in v)
+
+
+def _dump(v, depth: int, out: list):
+    if isinstance(v, dict) and v:
+        pad = "\n" + "  " * (depth + 1)
+        out.append("{")
+        for i, (k, x) in enumerate(v.items()):
+            out.append(("," if i else "") + pad + json.dumps(k, ensure_ascii=False) + ": ")
+            _dump(x, depth + 1, out)
+        out.append("\n" + "  " * depth + "}")
+    elif isinstance(v, list) and v and not _flat(v):
+        pad = "\n" + "  " * (depth + 1)
+        out.append("[")
+        for i, x in enumerate(v):
+            out.append(("," if i else "") + pad)
+            _dump(x, depth + 1, out)
+        out.append("\n" + "  " * depth + "]")
+    else:
+        out.append(json.dumps(v, ensure_ascii=False, separators=(", ", ": ")))
 
 
 # ---- plain / csv --------------------------------------------------------------------------------
 def to_plain(r) -> str:
-    """One `name value` line per derivative, for shell scripts (`read name value`)."""
-    lines = [f"{k} {_plain_number(v)}" for k, v in (r.derivatives if r.order > 1 else r.gradients).items()]
-    return "\n".join(lines) + ("\n" if lines else "")
+    """For shell scripts (`read name value`): a first line `value F` (f's own value), then one
+    `NAME V...` line per derivative (NAME is x, or x,y for a mixed partial). An array's
+    entries follow its name space-separated, row-major; inf, -inf and nan as awk reads them."""
+    lines = [f"value {_plain_numbers(r.value)}"]
+    lines += [f"{k} {_plain_numbers(v)}" for k, v in (r.derivatives if r.order > 1 else r.gradients).items()]
+    return "\n".join(lines) + "\n"
 
 
 def to_csv(r) -> str:
+    """derivative,index,value rows: first f's own value (derivative "value"), then each
+    derivative's entries; index is the entry's position, space-separated ("" for a scalar)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["derivative", "index", "value"])
-    source = r.derivatives if r.order > 1 else r.gradients
-    for k, v in source.items():
+    # f's own value first, then the derivatives (a variable named value comes after: pairs, not a dict)
+    rows = [("value", r.value)] + list((r.derivatives if r.order > 1 else r.gradients).items())
+    for k, v in rows:
         a = np.asarray(v)
         for idx in np.ndindex(*a.shape):
             w.writerow([k, " ".join(map(str, idx)), repr(float(a[idx]))])
@@ -164,7 +221,10 @@ def _sup(n: int) -> str:
     return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def render_table(r, console, digits: int = 8, show_passes: bool = True):
+MAX_TABLE_DERIVATIVES = 30  # rows of the check table without --full (every disagreement is always shown)
+
+
+def render_table(r, console, digits: int = 8, show_passes: bool = True, full: bool = False):
     from rich.table import Table
 
     g = Table(title=f"agrad: y = {literal(r.expression if len(r.expression) < 70 else r.expression[:67] + '...')}",
@@ -208,7 +268,7 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
             p.add_row(str(ps.number), str(ps.forward), *[cell(ps.gradients[v], digits) for v in r.wrt],
                       *[cell(ps.intermediates.get(n.index), digits) for n in inner])
         console.print(p)
-    render_check(r, console, digits)
+    render_check(r, console, digits, full=full)
     if r.expect is not None:
         render_claims(r.expect, console, digits)
     extra = []
@@ -227,7 +287,17 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         console.print(line, highlight=False)
 
 
-def render_check(r, console, digits: int):
+def _summarized(items: list, full: bool) -> tuple[list, int]:
+    """(rows to show, how many were left out): past MAX_TABLE_DERIVATIVES the first ones and
+    every item that is not a plain agreement, in table order."""
+    if full or len(items) <= MAX_TABLE_DERIVATIVES:
+        return items, 0
+    keep = set(range(MAX_TABLE_DERIVATIVES)) | {k for k, i in enumerate(items) if i.verdict != "ok"}
+    shown = [i for k, i in enumerate(items) if k in keep]
+    return shown, len(items) - len(shown)
+
+
+def render_check(r, console, digits: int, full: bool = False):
     from rich.table import Table
 
     c = r.check
@@ -237,11 +307,14 @@ def render_check(r, console, digits: int):
     if c.status == "skipped" and not c.items:  # nothing to compare at all
         console.print(f"[yellow]check skipped: {literal(c.reason)}[/]", highlight=False)
         rows = [(k, v) for k, v in r.derivatives.items()]
+        left = 0 if full or len(rows) <= MAX_TABLE_DERIVATIVES else len(rows) - MAX_TABLE_DERIVATIVES
         t = Table(header_style="bold")
         t.add_column("derivative")
         t.add_column("AD", justify="right", overflow="fold")
-        for k, v in rows:
+        for k, v in rows[:len(rows) - left]:
             t.add_row(literal(_partial_label(k)), cell(v, digits))
+        if left:
+            t.add_row("…", f"{left:,} more derivatives (--full lists them; --format plain or --json has all)")
         console.print(t)
         return
     t = Table(title=f"derivatives vs SymPy (rtol {c.rtol:.2g}, atol {c.atol:.2g}, {r.dtype})",
@@ -250,11 +323,15 @@ def render_check(r, console, digits: int):
     for col, just in (("derivative", "left"), ("AD", "right"), ("SymPy formula", "left"), ("SymPy value", "right"),
                       ("|error|", "right")) + ((("finite diff.", "right"),) if show_fd else ()) + (("", "left"),):
         t.add_column(col, justify=just, overflow="fold")
-    for i in c.items:
+    shown, left = _summarized(list(c.items), full)
+    for i in shown:
         formula = i.formula if isinstance(i.formula, str) or i.formula is None else _formula_summary(i.formula)
         fd = (cell(i.fd, digits),) if show_fd else ()
         t.add_row(literal(_partial_label(i.key)), cell(i.ad, digits), literal(formula or "—"), cell(i.sympy, digits),
                   "—" if i.error is None else f"{i.error:.1e}", *fd, _verdict(i))
+    if left:
+        t.add_row("…", "", f"{left:,} more derivatives, each agreeing with SymPy (--full lists them)", "", "",
+                  *(("",) if show_fd else ()), "")
     console.print(t)
     if r.order > 1 and len(r.wrt) > 1 and not r.hessian:
         console.print("mixed partials are symmetric: each is shown once (JSON lists every order of the variables)")
