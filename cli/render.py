@@ -339,7 +339,7 @@ def render_check(r, console, digits: int, full: bool = False):
         render_hessian(r.hessian, console, digits)
     notes: dict[str, list] = {}  # each note once, with the derivatives it is about, in table order
     for i in c.items:
-        if i.note and i.verdict != "ok" or "ill-conditioned" in i.note:
+        if i.note and i.verdict != "ok" or "ill-conditioned" in i.note or "detaches" in i.note:
             notes.setdefault(i.note, []).append(_partial_label(i.key))
     for n, labels in notes.items():
         console.print(f"[yellow]{literal(', '.join(labels))}: {literal(n)}[/]", highlight=False)
