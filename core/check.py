@@ -262,12 +262,15 @@ def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol, cut: dict) -> Che
     elif verdict == "kink" and one_sided is not None:
         left, right = one_sided[0][key], one_sided[1][key]
         note += f"; left derivative {_brief(left)}, right derivative {_brief(right)}"
-        ad = np.asarray(item.ad, dtype=np.float64)
+        ad, left, right = (np.asarray(v, dtype=np.float64) for v in (item.ad, left, right))
+        sides = np.isfinite(left) & np.isfinite(right)  # else the function jumps or blows up: no slope to hold
         with np.errstate(invalid="ignore"):
             between = np.clip(ad, np.minimum(left, right), np.maximum(left, right))
-        if not (np.isfinite(ad) & close(ad, between, rtol, atol)).all():  # NaN sides: nothing confirms it
+        if not (np.isfinite(ad) & (~sides | close(ad, between, rtol, atol))).all():
             verdict = "mismatch"
             note += "; AD's value is not between them, so it is no subgradient"
+        elif not sides.all():
+            note += "; the function jumps or is unbounded on a side, so no value is checked there"
     elif verdict == "unverified":
         verdict = "ok" if ad_fd else "unverified"
         note = ("AD and finite differences agree (SymPy skipped)" if ad_fd else
