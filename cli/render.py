@@ -21,7 +21,14 @@ TICK, CROSS, KINK = "✓", "✗", "~"
 def jsonable(v):
     """numpy values as JSON: full float64 precision (shortest repr), nested lists for arrays,
     and the strings "NaN", "Infinity", "-Infinity" where JSON has no number."""
-    if v is None or isinstance(v, (bool, str)):
+    t = type(v)
+    if t is float:  # the common cases first: to_json walks data result_dict already converted
+        return v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
+    if v is None or t is str or t is bool or t is int:
+        return v
+    if t is list and all(type(x) is int or (type(x) is float and math.isfinite(x)) for x in v):
+        return v
+    if isinstance(v, (bool, str)):
         return v
     if isinstance(v, dict):
         return {str(k): jsonable(x) for k, x in v.items()}
@@ -156,12 +163,15 @@ def _flat(v: list) -> bool:
     return all(not isinstance(x, dict) and (not isinstance(x, list) or _flat(x)) for x in v)
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
 def _dump(v, depth: int, out: list):
     if isinstance(v, dict) and v:
         pad = "\n" + "  " * (depth + 1)
         out.append("{")
         for i, (k, x) in enumerate(v.items()):
-            out.append(("," if i else "") + pad + json.dumps(k, ensure_ascii=False) + ": ")
+            out.append(("," if i else "") + pad + _encode(k) + ": ")
             _dump(x, depth + 1, out)
         out.append("\n" + "  " * depth + "}")
     elif isinstance(v, list) and v and not _flat(v):
@@ -171,8 +181,12 @@ def _dump(v, depth: int, out: list):
             out.append(("," if i else "") + pad)
             _dump(x, depth + 1, out)
         out.append("\n" + "  " * depth + "]")
+    elif type(v) is float:
+        out.append(float.__repr__(v))  # what json writes for a finite float, without its call overhead
+    elif type(v) is int:
+        out.append(int.__repr__(v))
     else:
-        out.append(json.dumps(v, ensure_ascii=False, separators=(", ", ": ")))
+        out.append(_encode(v))
 
 
 # ---- plain / csv --------------------------------------------------------------------------------
@@ -427,28 +441,30 @@ def junit_xml(results, file_errors) -> str:
     """JUnit XML: one <testsuite> per file, one <testcase> per case (CI systems display it)."""
     import xml.etree.ElementTree as ET
 
+    from agrad.cli.safe import xml_text as x  # NUL, ESC, U+FFFE...: characters XML 1.0 cannot hold
+
     root = ET.Element("testsuites", name="agrad check")
     files: dict = {}
     for r in results:
         files.setdefault(r.case.file, []).append(r)
     for e in file_errors:
-        suite = ET.SubElement(root, "testsuite", name=e.message.split(":", 1)[0], tests="1", failures="0",
+        suite = ET.SubElement(root, "testsuite", name=x(e.message.split(":", 1)[0]), tests="1", failures="0",
                               errors="1", skipped="0", time="0")
         case = ET.SubElement(suite, "testcase", classname="agrad.file", name="load")
-        ET.SubElement(case, "error", message=e.message).text = e.message
+        ET.SubElement(case, "error", message=x(e.message)).text = x(e.message)
     for fname, rs in files.items():
-        suite = ET.SubElement(root, "testsuite", name=fname, tests=str(len(rs)),
+        suite = ET.SubElement(root, "testsuite", name=x(fname), tests=str(len(rs)),
                               failures=str(sum(r.status == "FAIL" for r in rs)),
                               errors=str(sum(r.status == "error" for r in rs)),
                               skipped=str(sum(r.status == "skipped" for r in rs)),
                               time=f"{sum(r.seconds for r in rs):.6f}")
         for r in rs:
-            case = ET.SubElement(suite, "testcase", classname=fname, name=r.case.name, time=f"{r.seconds:.6f}")
+            case = ET.SubElement(suite, "testcase", classname=x(fname), name=x(r.case.name), time=f"{r.seconds:.6f}")
             if r.status in ("FAIL", "error"):
                 ET.SubElement(case, "failure" if r.status == "FAIL" else "error",
-                              message=r.messages[0] if r.messages else "failed").text = "\n".join(r.messages)
+                              message=x(r.messages[0] if r.messages else "failed")).text = x("\n".join(r.messages))
             elif r.status == "skipped":
-                ET.SubElement(case, "skipped", message="; ".join(r.messages))
+                ET.SubElement(case, "skipped", message=x("; ".join(r.messages)))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -18,6 +18,7 @@ from .results import Check, CheckItem, Claim
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
+MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
 
 
 def tolerances(dtype) -> tuple[float, float]:
@@ -335,6 +336,12 @@ def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
         check = dataclasses.replace(check, items=fd_only(derivatives))
     if not any(len(i.key.split(",")) == 1 for i in check.items):
         return check
+    n = sum(int(np.size(problem.bindings[v])) for v in problem.wrt)
+    work = len(problem.program.nodes) * (2 * n + 1)  # node evaluations of central differences
+    if work > MAX_FD_NODE_EVALS:
+        why = (f"finite differences skipped: {work:,} node evaluations ({len(problem.program.nodes):,} nodes x "
+               f"{2 * n + 1:,} forward passes); the limit is {MAX_FD_NODE_EVALS:,}")
+        return dataclasses.replace(check, reason=f"{check.reason}; {why}" if check.reason else check.reason)
     p64 = {n: np.asarray(v, dtype=np.float64) for n, v in problem.point().items()}
     fd = numeric.first_derivatives(problem.program, p64, problem.wrt, run.seed)
     sides = None
