@@ -17,7 +17,9 @@ Exit codes:
   0  every derivative computed and every check passed
   1  a check or an expectation failed (AD, SymPy and the claim disagree)
   2  bad input or usage: a parse error, an unknown name, a bad value,
-     backward twice without --retain-graph, a non-scalar output without a seed"""
+     backward twice without --retain-graph, a non-scalar output without a seed,
+     output that cannot be written
+  130 Ctrl-C; 141 the output pipe was closed (| head): a quiet stop"""
 
 
 class BindingCommand(click.Command):
@@ -157,6 +159,14 @@ the check compares each rule with SymPy's derivative of the body; without
 one it is a coarse node that recomputes its body in backward.
   agrad grad "def muladd(w, x, b) = w*x + b; backward muladd = g*x, g*w, g;
     muladd(w, x, b)" --w 0.5 --x 1 --b 0.2 --wrt w,b
+
+\b
+--format plain: a first line `value F` (f's value), then `NAME V...` per
+derivative (x, or x,y for a mixed partial), an array's entries
+space-separated, row-major; nan, inf, -inf as awk reads them.
+--format csv: derivative,index,value rows, f's value first (named value),
+index space-separated ("" for a scalar). With both, a failed --expect
+claim or check is also named on stderr.
 
 {EXIT_CODES}
 """
