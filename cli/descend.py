@@ -171,7 +171,7 @@ def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plo
 def _optimizer_options(optimizer, opts) -> dict:
     """The options given on the command line, by torch's names; one the optimizer does not
     have is an error (torch would raise a TypeError for the keyword)."""
-    from agrad.errors import AgradError
+    from agrad import AgradError
 
     out = {}
     for key, value in opts.items():
@@ -190,7 +190,7 @@ def _optimizer_options(optimizer, opts) -> dict:
 def _wrt(ctx, var, bindings, wrt):
     """The parameters: --wrt, or every variable given a value on the command line (not @file)."""
     from agrad.cli.main import _wrt_list
-    from agrad.errors import AgradError
+    from agrad import AgradError
 
     if wrt is not None:
         return _wrt_list(wrt), None

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from agrad.errors import AgradError
+from agrad import AgradError
 
 PLOT_EXTRA = 'pip install "agrad[plot]"'
 _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")

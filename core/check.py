@@ -18,6 +18,7 @@ from .results import Check, CheckItem, Claim
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
+MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
 
 
 def tolerances(dtype) -> tuple[float, float]:
@@ -173,7 +174,13 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
             diff = np.where(good, 0.0, np.abs(ad - sv))
         known = diff[~np.isnan(diff)]
         err = float(known.max()) if known.size else (float("nan") if diff.size else 0.0)
-        if at_kink & set(key):
+        if at_kink & set(key) and not np.isfinite(ad).all():
+            # a subgradient is a finite number: NaN or inf at a kink is a wrong derivative, not a convention
+            verdict = "mismatch"
+            where = next(program.label(k) for k, d in kink_deps if d & set(key))
+            note = (f"not finite at the non-differentiable point at {where}: a derivative there must be a "
+                    f"finite value between the one-sided derivatives")
+        elif at_kink & set(key):
             verdict = "kink"
             where = next(program.label(k) for k, d in kink_deps if d & set(key))
             note = (f"non-differentiable point at {where}: agrad follows PyTorch's "
@@ -198,15 +205,40 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
 
 
 def add_finite_differences(check: Check, fd: dict | None, one_sided: tuple | None, *, rtol: float,
-                           atol: float) -> Check:
+                           atol: float, cut: dict | None = None) -> Check:
     """The third opinion. Every item gets the finite-difference value and a note saying
-    which of AD, SymPy and finite differences agree; a kink also gets its one-sided derivatives."""
+    which of AD, SymPy and finite differences agree; a kink also gets its one-sided derivatives,
+    and fails when AD's value is not between them. `cut`: {variable: node text} for variables
+    whose path to the output passes a detach()/no_grad() (cut_variables)."""
     if fd is None:
         return check
-    return dataclasses.replace(check, items=tuple(_with_fd(i, fd, one_sided, rtol, atol) for i in check.items))
+    items = tuple(_with_fd(i, fd, one_sided, rtol, atol, cut or {}) for i in check.items)
+    status = "failed" if check.status == "ok" and any(i.verdict == "mismatch" for i in items) else check.status
+    return dataclasses.replace(check, items=items, status=status)
 
 
-def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol) -> CheckItem:
+def cut_variables(program) -> dict:
+    """{variable: the detach()/no_grad() node's text} for each variable the output depends on
+    through a detached value: AD cuts that dependence by design, finite differences see it."""
+    raw: list[frozenset] = []  # variables each node's value depends on, detach or not
+    for node in program.nodes:
+        raw.append(frozenset([node.name]) if node.kind == "var" else frozenset().union(*(raw[j] for j in node.args)))
+    reach, stack = {program.output}, [program.output]
+    while stack:
+        for j in program.nodes[stack.pop()].args:
+            if j not in reach:
+                reach.add(j)
+                stack.append(j)
+    out = {}
+    for i in sorted(reach):
+        node = program.nodes[i]
+        if node.kind == "op" and node.op.name == "detach":
+            for v in raw[node.args[0]]:
+                out.setdefault(v, program.label(i))
+    return out
+
+
+def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol, cut: dict) -> CheckItem:
     key = tuple(item.key.split(","))
     if key not in fd:
         return item
@@ -216,16 +248,30 @@ def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol) -> CheckItem:
     verdict, note = item.verdict, item.note
     if verdict == "ok" and note.startswith("ill-conditioned"):
         pass
+    elif verdict == "ok" and not ad_fd and key[0] in cut:
+        note = (f"AD and SymPy agree; finite differences do not because {cut[key[0]]} detaches {key[0]} by "
+                f"design: differences see the dependence that AD cuts")
     elif verdict == "ok" and not ad_fd:
         note = "AD and SymPy agree, finite differences do not: the point is likely ill-conditioned for differences"
     elif verdict == "ok":
         note = "AD, SymPy and finite differences agree"
+    elif verdict == "mismatch" and note.startswith("not finite at the non-differentiable"):
+        note += f"; finite differences give {_brief(value)}"
     elif verdict == "mismatch":
         side = "AD" if ad_fd else "SymPy" if sym_fd else "neither"
         note = f"AD and SymPy disagree; finite differences side with {side}"
     elif verdict == "kink" and one_sided is not None:
         left, right = one_sided[0][key], one_sided[1][key]
         note += f"; left derivative {_brief(left)}, right derivative {_brief(right)}"
+        ad, left, right = (np.asarray(v, dtype=np.float64) for v in (item.ad, left, right))
+        sides = np.isfinite(left) & np.isfinite(right)  # else the function jumps or blows up: no slope to hold
+        with np.errstate(invalid="ignore"):
+            between = np.clip(ad, np.minimum(left, right), np.maximum(left, right))
+        if not (np.isfinite(ad) & (~sides | close(ad, between, rtol, atol))).all():
+            verdict = "mismatch"
+            note += "; AD's value is not between them, so it is no subgradient"
+        elif not sides.all():
+            note += "; the function jumps or is unbounded on a side, so no value is checked there"
     elif verdict == "unverified":
         verdict = "ok" if ad_fd else "unverified"
         note = ("AD and finite differences agree (SymPy skipped)" if ad_fd else
@@ -290,6 +336,12 @@ def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
         check = dataclasses.replace(check, items=fd_only(derivatives))
     if not any(len(i.key.split(",")) == 1 for i in check.items):
         return check
+    n = sum(int(np.size(problem.bindings[v])) for v in problem.wrt)
+    work = len(problem.program.nodes) * (2 * n + 1)  # node evaluations of central differences
+    if work > MAX_FD_NODE_EVALS:
+        why = (f"finite differences skipped: {work:,} node evaluations ({len(problem.program.nodes):,} nodes x "
+               f"{2 * n + 1:,} forward passes); the limit is {MAX_FD_NODE_EVALS:,}")
+        return dataclasses.replace(check, reason=f"{check.reason}; {why}" if check.reason else check.reason)
     p64 = {n: np.asarray(v, dtype=np.float64) for n, v in problem.point().items()}
     fd = numeric.first_derivatives(problem.program, p64, problem.wrt, run.seed)
     sides = None
@@ -298,7 +350,8 @@ def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
     finite = np.abs(np.asarray(run.output.value, dtype=np.float64))
     finite = finite[np.isfinite(finite)]
     scale = max(1.0, float(finite.max(initial=0.0)))
-    return add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * check.rtol), atol=1e-6 * scale)
+    return add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * check.rtol), atol=1e-6 * scale,
+                                  cut=cut_variables(problem.program))
 
 
 # ---- the user's claims -------------------------------------------------------------------------
