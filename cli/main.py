@@ -113,6 +113,13 @@ def _function_list(indent: str = "  ") -> str:
 _FUNCTIONS = _function_list()
 
 
+def _force_option(f):
+    return click.option("--force", is_flag=True,
+                        help="Replace files that already exist (--save, --dot, --junit, plot and graph files). "
+                             "Without it an existing file is left alone and the run stops with exit 2. Files "
+                             "are written whole or not at all (a temporary file renamed into place).")(f)
+
+
 # ---- your own functions (--lib) and random values (--seed): functions.py, rng.py -----------------
 def _function_options(f):
     f = click.option("--seed", type=click.IntRange(0, 2**63 - 1), metavar="N",
@@ -156,7 +163,7 @@ def _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures):
         result = agrad.pointwise(_read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), order=order,
                                  check=check, points=pictures["points_file"])
         if pictures["plot_file"]:
-            rp.to_file(result, pictures["plot_file"])
+            rp.to_file(result, pictures["plot_file"], force=pictures["force"])
         if pictures["plot"]:
             rp.plot_series(result)  # refuses before anything is printed
     if fmt == "json":
@@ -184,7 +191,7 @@ def _pictures_after(result, fmt, precision, pictures):
         from agrad.cli.render_pictures import write_graph_file
 
         with _errors(fmt):
-            write_graph_file(result, pictures["graph_file"], precision)
+            write_graph_file(result, pictures["graph_file"], precision, force=pictures["force"])
     if fmt == "mermaid":
         from agrad.cli.render_pictures import to_mermaid
 
@@ -290,6 +297,7 @@ claim or check is also named on stderr.
 @_output_options
 @_function_options
 @_picture_options
+@_force_option
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
              zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, full,
@@ -309,15 +317,14 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             latex=fmt == "latex")
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
-    if save_file:
+    with _errors(fmt):  # files first: a refused --save stops the run before anything is printed
         from agrad.cli import render
+        from agrad.cli.files import write_atomic
 
-        render.save_npz(result, save_file)
-    if dot_file:
-        from agrad.cli import render
-
-        with open(dot_file, "w", encoding="utf-8") as fh:
-            fh.write(render.to_dot(result, precision))
+        if save_file:
+            render.save_npz(result, save_file, force=pictures["force"])
+        if dot_file:
+            write_atomic(dot_file, render.to_dot(result, precision), force=pictures["force"])
     if fmt not in ("mermaid", "latex"):
         _emit(result, fmt, precision, full=full)
     if fmt in ("plain", "csv"):  # a script sees the exit code; a person should see which claim failed
@@ -364,13 +371,18 @@ Examples:
               help="Check every derivative against SymPy (claims are checked either way).")
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take per point before its check is skipped.")
+@_force_option
 @click.pass_context
-def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
+def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
     import agrad
     from agrad.cli import render
 
     with _errors("json" if as_json else "table"):
         files = _derivation_files(paths)
+        if junit:  # refuse a report file that cannot be written before the run, not after it
+            from agrad.cli.files import target_of
+
+            target_of(junit, force=force)
     console = None if as_json else _console()
     results, file_errors = [], []
 
@@ -390,8 +402,10 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
             click.echo(f"error: {exc.message}", err=True)
     summary = render.check_summary(results, file_errors)
     if junit:
-        with open(junit, "w", encoding="utf-8") as fh:
-            fh.write(render.junit_xml(results, file_errors))
+        from agrad.cli.files import write_atomic
+
+        with _errors("json" if as_json else "table"):
+            write_atomic(junit, render.junit_xml(results, file_errors), force=force)
     if as_json:
         click.echo(render.to_json({"cases": [render.case_dict(r) for r in results], "summary": summary,
                                    "ok": summary["ok"]}))

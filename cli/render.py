@@ -593,7 +593,7 @@ def render_gradcheck(res, console, digits: int):
     console.print(verdict, highlight=False)
 
 
-def save_npz(r, path):
+def save_npz(r, path, *, force: bool = False):
     """Every array in full: value, gradients (grad/x), derivatives (derivative/x,y), and each
     node's value and gradient (node/3/value, node/3/grad)."""
     arrays = {"value": np.asarray(r.value)}
@@ -603,5 +603,7 @@ def save_npz(r, path):
         arrays[f"node/{n.index}/value"] = np.asarray(n.value)
         if n.grad is not None:
             arrays[f"node/{n.index}/grad"] = np.asarray(n.grad)
-    with open(path, "wb") as fh:  # an open file keeps numpy from appending .npz to the name
-        np.savez(fh, **arrays)
+    from agrad.cli.files import write_atomic
+
+    # a file object keeps numpy from appending .npz to the name
+    write_atomic(path, lambda fh: np.savez(fh, **arrays), force=force)
