@@ -9,57 +9,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
 from .errors import AgradError
 from .results import Check, CheckItem, Claim
+from .tolerance import Timeout, close, time_limit, tolerances
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
 MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
-
-
-def tolerances(dtype) -> tuple[float, float]:
-    """(rtol, atol) scaled to the dtype's machine epsilon: float64 4e-10 / 2e-12,
-    float32 7e-5 / 6e-6, float16 1.6e-2 / 5.5e-3."""
-    eps = float(np.finfo(dtype).eps)
-    return eps ** 0.6, eps ** 0.75
-
-
-class _Timeout(Exception):
-    pass
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    """SIGALRM interrupts SymPy's pure-Python work; off the main thread there is no limit."""
-    import signal  # here, not at the top: --no-check runs import this module for tolerances()
-    import threading
-
-    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")  # POSIX only
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def fire(signum, frame):
-        raise _Timeout()
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def close(a, b, rtol, atol) -> np.ndarray:
-    """numpy.isclose, where equal infinities and two NaNs also agree (both sides undefined)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True) | (a == b)
 
 
 def kink_nodes(program, values, deps) -> list[int]:
@@ -120,7 +79,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
     from . import symbolic as S  # outside the time budget: importing SymPy is not its work
 
     try:
-        with _time_limit(timeout):
+        with time_limit(timeout):
             syms = S.symbols_of(shapes)
             sym = S.build(program, syms, values)
             base = sym[program.output]
@@ -143,7 +102,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                 # the same formulas in float64: where AD agrees with these but not with the exact
                 # value, the point is ill-conditioned (float64 rounding of the inputs is amplified)
                 flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
-    except _Timeout:
+    except Timeout:
         return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (check_timeout=)",
                      rtol, atol, seconds=time.perf_counter() - t0)
     except RecursionError:
@@ -212,7 +171,7 @@ def add_finite_differences(check: Check, fd: dict | None, one_sided: tuple | Non
     whose path to the output passes a detach()/no_grad() (cut_variables)."""
     if fd is None:
         return check
-    items = tuple(_with_fd(i, fd, one_sided, rtol, atol, cut or {}) for i in check.items)
+    items = tuple(_with_fd(i, fd, one_sided, rtol=rtol, atol=atol, cut=cut or {}) for i in check.items)
     status = "failed" if check.status == "ok" and any(i.verdict == "mismatch" for i in items) else check.status
     return dataclasses.replace(check, items=items, status=status)
 
@@ -238,7 +197,7 @@ def cut_variables(program) -> dict:
     return out
 
 
-def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol, cut: dict) -> CheckItem:
+def _with_fd(item: CheckItem, fd: dict, one_sided, *, rtol, atol, cut: dict) -> CheckItem:
     key = tuple(item.key.split(","))
     if key not in fd:
         return item
@@ -394,7 +353,7 @@ def _explain(problem, formula: str, key: str) -> str:
         from . import symbolic as S
         from .program import compile_source
 
-        with _time_limit(5.0):
+        with time_limit(5.0):
             syms = S.symbols_of(problem.shapes())
             program = problem.program
             expr = S.build(program, syms)[program.output]

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import AgradError
-from .functions import load_library
-from .program import CONSTANTS, Program, float_array, compile_source
+from .program import CONSTANTS, Program, compile_source, float_array, load_library
 from .rng import Random
 from .values import parse_value
 from .tensor import Tensor

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import agrad
-from agrad.check import tolerances
+from agrad.tolerance import tolerances
 
 
 def job(src, wrt=None, **point):
