@@ -25,9 +25,9 @@ def kink_nodes(program, values, deps) -> list[int]:
     """Nodes whose forward values sit exactly on a kink: abs/relu at 0, a tie in maximum,
     minimum, max or min, a zero base of a power whose exponent varies (0**b jumps from 0 to 1
     to inf). Derivatives there follow PyTorch's conventions. `deps`: variable_sets(program)."""
-    hits = []
+    hits, live = [], gradient_paths(program)
     for i, node in enumerate(program.nodes):
-        if node.kind != "op" or not node.op.kink:
+        if node.kind != "op" or not node.op.kink or not live[i]:  # no gradient passes through it: no kink
             continue
         args = [np.asarray(values[j].value) for j in node.args]
         name = node.op.name
@@ -47,13 +47,27 @@ def kink_nodes(program, values, deps) -> list[int]:
     return hits
 
 
+def gradient_paths(program) -> list[bool]:
+    """For each node, whether the output's gradient reaches it: a path to the output through
+    recorded ops, not through detach(...) or the inside of no_grad(...)."""
+    live = [False] * len(program.nodes)
+    live[program.output] = True
+    for i in range(len(program.nodes) - 1, -1, -1):
+        node = program.nodes[i]
+        if live[i] and node.kind == "op" and not node.no_grad and node.op.name != "detach":
+            for j in node.args:
+                live[j] = True
+    return live
+
+
 def variable_sets(program) -> list[frozenset]:
-    """For each node, the variables its value depends on (a detached value depends on none)."""
+    """For each node, the variables a gradient reaches it from (a detached value, or one computed
+    inside no_grad(...), depends on none)."""
     deps: list[frozenset] = []
     for node in program.nodes:
         if node.kind == "var":
             deps.append(frozenset([node.name]))
-        elif node.kind == "const" or (node.op is not None and node.op.name == "detach"):
+        elif node.kind == "const" or node.no_grad or (node.op is not None and node.op.name == "detach"):
             deps.append(frozenset())
         else:
             deps.append(frozenset().union(*(deps[j] for j in node.args)))
