@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 
-from . import functions
 from . import parser as P
 from .errors import AgradError
 from .graph import (CONSTANTS, CONSTRUCTORS, MAX_AXIS, MAX_ELEMENTS, MAX_EXPONENT, RANDOM, Node, Program, evaluate,
@@ -40,6 +39,8 @@ class _Compiler:
         out = last_def = None
         for st in statements:  # one at a time: a statement's syntax tree is dropped once compiled
             if type(st) in (P.FuncDef, P.BackwardDef):  # user functions: functions.py
+                from . import functions  # only programs that define functions pay for the module
+
                 self.lib, last_def = functions.statement(self, st), st
                 continue
             if st.target is not None:
@@ -130,6 +131,8 @@ class _Compiler:
     def call(self, node: P.Call, args) -> int:
         f = node.func
         if (self.lib is not None and f in self.lib) or (self.scope is not None and f == self.scope.owner):
+            from . import functions
+
             return functions.call(self, node, args)
         if f in CONSTRUCTORS:
             values = [self.constant(a) for a in node.args]
@@ -231,6 +234,8 @@ def parse(expr: str) -> Program:
 def load_library(paths, rng=None, base=None):
     """def/backward statements (and # comments) from files, in order; a later file may call
     the functions of an earlier one."""
+    from . import functions
+
     paths = list(paths)
     if len(paths) > functions.MAX_LIB_FILES:
         raise AgradError(f"{len(paths)} lib files; the limit is {functions.MAX_LIB_FILES}", kind="limit")
@@ -242,6 +247,8 @@ def load_library(paths, rng=None, base=None):
 
 
 def parse_library(text: str, origin: str, lib, rng=None):
+    from . import functions
+
     compiler = _Compiler(text, lib.copy(), rng)
     compiler.origin = origin
     try:
