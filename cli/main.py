@@ -131,7 +131,7 @@ def _function_options(f):
 
 
 
-# ---- the chain rule, many points, pictures (core/explain.py, core/pointwise.py) -------------------
+# ---- the chain rule, many points, pictures (core/explain.py, core/points.py) -------------------
 def _picture_options(f):
     f = click.option("--graph-file", type=click.Path(dir_okay=False),
                      help="Draw the graph to a .svg or .png file with Graphviz's dot (apt-get install graphviz, "
@@ -152,19 +152,31 @@ def _picture_options(f):
     return f
 
 
-def _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures):
+# what agrad grad --pointwise passes on to agrad.pointwise; any other option given is refused
+_POINTWISE_OPTIONS = {"expr", "var", "wrt", "order", "check", "check_timeout", "dtype", "lib_files", "seed", "fmt",
+                      "as_json", "precision", "force", "pointwise", "points_file", "plot", "plot_file"}
+
+
+def _pointwise(ctx, fmt, precision, options: dict):
     """agrad grad --pointwise / --points: agrad.pointwise, one row per point, plots."""
     import agrad
     from agrad.cli import render_pointwise as rp
 
+    o = options
     with _errors(fmt):
+        ignored = [p.opts[-1] for p in ctx.command.params if p.name not in _POINTWISE_OPTIONS and p.name in o
+                   and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+        if ignored:
+            raise agrad.AgradError(f"--pointwise does not take {', '.join(ignored)}: it gives f and its first or "
+                                   f"second derivatives at every point", kind="usage")
         if fmt in ("mermaid", "latex", "plain"):
             raise agrad.AgradError(f"--pointwise prints a table, csv or json, not --format {fmt}", kind="usage")
-        result = agrad.pointwise(_read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), order=order,
-                                 check=check, points=pictures["points_file"])
-        if pictures["plot_file"]:
-            rp.to_file(result, pictures["plot_file"], force=pictures["force"])
-        if pictures["plot"]:
+        result = agrad.pointwise(_read_expr(o["expr"]), at=_bindings(ctx, o["var"]), wrt=_wrt_list(o["wrt"]),
+                                 order=o["order"], check=o["check"], points=o["points_file"], dtype=o["dtype"],
+                                 check_timeout=o["check_timeout"], lib=o["lib_files"] or None, seed=o["seed"])
+        if o["plot_file"]:
+            rp.to_file(result, o["plot_file"], force=o["force"])
+        if o["plot"]:
             rp.plot_series(result)  # refuses before anything is printed
     if fmt == "json":
         click.echo(render_pointwise_json(result))
@@ -173,7 +185,7 @@ def _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures):
     else:
         console = _console()
         rp.render_table(result, console, precision)
-        if pictures["plot"]:
+        if o["plot"]:
             rp.terminal(result, console)
     ctx.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
@@ -186,12 +198,7 @@ def render_pointwise_json(result) -> str:
 
 
 def _pictures_after(result, fmt, precision, pictures):
-    """--explain lines under the table, --graph-file, --format mermaid/latex."""
-    if pictures["graph_file"]:
-        from agrad.cli.render_pictures import write_graph_file
-
-        with _errors(fmt):
-            write_graph_file(result, pictures["graph_file"], precision, force=pictures["force"])
+    """--explain lines under the table, --format mermaid/latex."""
     if fmt == "mermaid":
         from agrad.cli.render_pictures import to_mermaid
 
@@ -304,7 +311,15 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
              fmt, as_json, precision, lib_files, seed, **pictures):
     fmt = "json" if as_json else fmt
     if pictures["pointwise"] or pictures["points_file"]:
-        return _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures)
+        return _pointwise(ctx, fmt, precision, {**locals(), **pictures})
+    with _errors(fmt):
+        for option, needs, flag in (("paths", "explain", "--explain"), ("plot", None, "--pointwise"),
+                                    ("plot_file", None, "--pointwise")):
+            given = ctx.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT
+            if given and not (needs and pictures[needs]):
+                from agrad import AgradError
+
+                raise AgradError(f"--{option.replace('_', '-')} goes with {flag}", kind="usage")
     with _errors(fmt):
         import agrad
 
@@ -325,6 +340,10 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             render.save_npz(result, save_file, force=pictures["force"])
         if dot_file:
             write_atomic(dot_file, render.to_dot(result, precision), force=pictures["force"])
+        if pictures["graph_file"]:
+            from agrad.cli.render_pictures import write_graph_file
+
+            write_graph_file(result, pictures["graph_file"], precision, force=pictures["force"])
     if fmt not in ("mermaid", "latex"):
         _emit(result, fmt, precision, full=full)
     if fmt in ("plain", "csv"):  # a script sees the exit code; a person should see which claim failed
@@ -527,11 +546,15 @@ def _typos(ctx, names):
 
     options = {o[2:].replace("-", "_"): o for p in ctx.command.get_params(ctx) if isinstance(p, click.Option)
                for o in p.opts + p.secondary_opts if o.startswith("--")}
+    elsewhere = {o[2:]: name for name, cmd in cli.commands.items() if name != ctx.command.name
+                 for p in cmd.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")}
     suspects = {}
     for name in names:  # difflib over the few option names: microseconds; parsing only for a suspect
         close = difflib.get_close_matches(name.replace("-", "_"), options, n=1, cutoff=0.75)
         if close:
-            suspects[name] = options[close[0]]
+            suspects[name] = f"did you mean {options[close[0]]}?"
+        elif name in elsewhere:  # --dtype on gradcheck: an option of another command
+            suspects[name] = f"it is an option of agrad {elsewhere[name]}, not of agrad {ctx.command.name}"
     if not suspects:
         return
     used = set()
@@ -540,9 +563,9 @@ def _typos(ctx, names):
             used |= set(parse(source).variables)
         except AgradError:  # unparsable (or calls --lib functions): the run itself will say why
             return
-    for name, option in suspects.items():
+    for name, hint in suspects.items():
         if name not in used:
-            raise AgradError(f"no such option --{name} (did you mean {option}?); the expression has no variable "
+            raise AgradError(f"no such option --{name} ({hint}); the expression has no variable "
                              f"'{name}' to bind (-v '{name}=VALUE' binds one anyway)", kind="usage")
 
 
@@ -630,6 +653,7 @@ def _flags(message: str) -> str:
     import re
 
     message = re.sub(r"bind it with ([A-Za-z_]\w*)=VALUE", r"bind it with --\1 VALUE (or -v \1=VALUE)", message)
+    message = message.replace("the value of 'grad_output'", "the value of --grad-output")  # a seed, not a variable
     names = "|".join(_FLAG_OF)
 
     def flag(m):

@@ -67,8 +67,9 @@ def fmt(v, digits: int = 8) -> str:
 
 
 def cell(v, digits: int = 8) -> str:
-    """fmt() for a rich table or line: "[nan, 1]" would otherwise be read as a style tag."""
-    return literal(fmt(v, digits))
+    """fmt() for a rich table or line: "[nan, 1]" would otherwise be read as a style tag. The
+    line breaks are numpy's own, between a matrix's rows."""
+    return literal(fmt(v, digits), newlines=True)
 
 
 def _plain_numbers(v) -> str:

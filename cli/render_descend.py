@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 
 import numpy as np
 
@@ -84,21 +83,12 @@ def render_table(r, console, *, digits: int = 8, wrt_note: str = "") -> None:
 
 
 def stop_text(r) -> str:
-    """Why the run stopped, in the CLI's words (flags, not argument names)."""
-    if r.stop == "diverged":
-        before = (f"the last finite loss was {r.last_finite[1]:.6g} at step {r.last_finite[0]:,}" if r.last_finite
-                  else "the loss is not finite at the starting point")
-        lr = r.settings["lr"]
-        return (f"{CROSS} diverged: the loss is {_nonfinite(r.loss)} at step {r.diverged_at:,}; {before}. "
-                f"Try a smaller --lr (now {lr:g}; for example --lr {lr / 10:g})")
-    if r.stop == "tol":
-        return (f"{TICK} converged: stopped early at step {r.rows[-1].step:,}, the gradient norm "
-                f"{r.grad_norm:.3g} is <= --tol {r.settings['tol']:g}")
-    return f"ran all {r.settings['steps']:,} steps (--steps)"
+    """Why the run stopped (the core's reason), in the CLI's words: flags, not argument names."""
+    from agrad.cli.main import _flags
 
-
-def _nonfinite(x) -> str:
-    return "NaN" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if r.stop == "steps":
+        return f"{r.reason} (--steps)"
+    return f"{CROSS if r.stop == 'diverged' else TICK} {_flags(r.reason)}"
 
 
 def render_check_line(check, console) -> None:

@@ -49,7 +49,7 @@ def pointwise_dict(r) -> dict:
                   "derivatives": {i.key: {"formula": i.formula, "max_error": i.max_error, "worst_point": i.worst,
                                           "mismatches": i.mismatches, "kinks": i.kinks, "verdict": i.verdict}
                                   for i in c.items}},
-        "ok": r.ok,
+        "random_seed": r.random_seed, "ok": r.ok,
     })
 
 
@@ -73,6 +73,8 @@ def render_table(r, console, digits: int = 8):
     console.print(t)
     for line in check_lines(r, digits):
         console.print(line, markup=False, highlight=False)
+    if r.random_seed is not None:
+        console.print(f"random values drawn with --seed {r.random_seed}", highlight=False)
 
 
 def check_lines(r, digits: int = 8) -> list:

@@ -78,16 +78,6 @@ def fit_streams() -> None:
             pass
 
 
-def ascii_only(stream=None) -> bool:
-    """Whether `stream` (default stdout) cannot show agrad's symbols (∂, ✓)."""
-    stream = sys.stdout if stream is None else stream
-    try:
-        "∂✓✗".encode(getattr(stream, "encoding", None) or "ascii")
-        return False
-    except (UnicodeEncodeError, LookupError):
-        return True
-
-
 def bad_argument(args) -> str | None:
     """The first command-line argument that is not UTF-8 text (its undecodable bytes arrive as
     lone surrogates), as a message; None when all are text."""

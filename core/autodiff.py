@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import AgradError
+from .errors import AgradError, shape_text
 from .ops import sum_to
 from .tensor import Tensor, const, gc_paused, grad_mode, quiet_numpy
 
@@ -40,15 +40,15 @@ def seed_for(root: Tensor, seed) -> Tensor:
         if root.shape != () and root.value.size != 1:  # PyTorch takes any one-element output: (1,), (1, 1)
             raise AgradError(
                 f"a gradient can be created implicitly only for a scalar output, and the output "
-                f"has shape {_shape_text(root.shape)}: wrap it in sum(...), or give a seed with "
+                f"has shape {shape_text(root.shape)}: wrap it in sum(...), or give a seed with "
                 f"grad_output= (for example grad_output=ones)", kind="nonscalar")
         return const(1.0, root) if root.shape == () else const(np.ones(root.shape), root)
     seed = seed if isinstance(seed, Tensor) else const(seed, root)
     try:
         value = np.broadcast_to(seed.value, root.shape)
     except ValueError:
-        raise AgradError(f"the seed (grad_output=) has shape {_shape_text(seed.shape)}, which does not "
-                         f"broadcast to the output's shape {_shape_text(root.shape)}", kind="seed") from None
+        raise AgradError(f"the seed (grad_output=) has shape {shape_text(seed.shape)}, which does not "
+                         f"broadcast to the output's shape {shape_text(root.shape)}", kind="seed") from None
     return seed if seed.shape == root.shape else Tensor(value.astype(root.dtype), seed.requires_grad)
 
 
@@ -61,10 +61,6 @@ def require_grad(root: Tensor) -> None:
     out of --wrt). Raised by backward and grad; the caller decides what a run makes of it."""
     if not root.requires_grad:
         raise AgradError(NO_GRAD_MESSAGE, kind="nograd")
-
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(), retain_grads: bool = True) -> dict:

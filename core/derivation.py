@@ -246,7 +246,7 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
         res.messages.append(case.error)
         return res
     try:
-        if "descend" in case.fields:  # a descent, run and judged by core/descend.py
+        if "descend" in case.fields:  # a descent, run and judged by core/descent.py
             from .descent import run_descend_case
 
             res.status, res.messages, res.points = run_descend_case(case.fields, case.points, sympy=sympy,

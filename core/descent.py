@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import autodiff
-from .errors import AgradError
+from .errors import AgradError, shape_text
 from .gradient import _paths, grad, names
 from .optim import OPTIMIZERS, make
 from .problem import Options, as_array, bind, validate
@@ -122,7 +122,7 @@ def descend(expr, *, wrt=None, optimizer: str = "sgd", lr: float | None = None, 
     loop = _Loop(program, values, wrt)
     first = loop.loss_only()
     if np.shape(first) != ():
-        raise AgradError(f"the loss must be a scalar, but the expression has shape {_shape_text(np.shape(first))}: "
+        raise AgradError(f"the loss must be a scalar, but the expression has shape {shape_text(np.shape(first))}: "
                          f"reduce it with sum(...) or mean(...)", kind="nonscalar")
     start_check = start_point_check(program, values, wrt, check_timeout) if check else None
 
@@ -148,10 +148,6 @@ def _settings(steps, tol, every, optimizer):
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise _usage(f"every= must be a whole number >= 1, got {every!r}")
     return {"steps": steps, "tol": tol, "every": every}
-
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def start_point_check(program, values: dict, wrt: list, timeout: float):
@@ -282,12 +278,15 @@ class _Loop:
 
 def _reason(stop, n, *, norm, tol, loss, last_finite, opt) -> str:
     if stop == "tol":
-        return f"stopped early at step {n:,}: the gradient norm {norm:.6g} is <= tol {tol:g}"
+        return f"converged: stopped early at step {n:,}, the gradient norm {norm:.3g} is <= tol={tol:g}"
+    if stop == "diverged" and n == 1:  # no step was taken: the learning rate is not to blame
+        return (f"diverged: the loss is {_nonfinite(loss)} at the starting point, before any step; start from "
+                f"values where the loss is finite")
     if stop == "diverged":
         before = (f"the last finite loss was {last_finite[1]:.6g} at step {last_finite[0]:,}" if last_finite
                   else "the loss was not finite at the starting point")
         return (f"diverged: the loss is {_nonfinite(loss)} at step {n:,}; {before}. Try a smaller lr= "
-                f"(now {opt.lr:g}, for example {opt.lr / 10:g})")
+                f"(now {opt.lr:g}; for example lr={opt.lr / 10:g})")
     return f"ran all {n:,} steps"
 
 

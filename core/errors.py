@@ -68,3 +68,8 @@ class LimitError(AgradError):
 
 
 _BY_KIND = {k: c for c in (ParseError, BindingError, UsageError, LimitError) for k in c.kinds}
+
+
+def shape_text(shape) -> str:
+    """A shape as Python writes a tuple, for messages: (), (3,), (2, 3)."""
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import autodiff
 from .autodiff import unbroadcast
+from .errors import AgradError, shape_text
 from .program import Program, evaluate
 from .tensor import const, grad_mode, quiet_numpy
 
@@ -122,8 +123,6 @@ def explain(program: Program, leaves: dict, dtype, *, wrt, gradients: dict, seed
     """Build the explanation on a fresh forward graph of `program` at `leaves` (Tensors; the
     differentiated ones require grad). `gradients` {name: the backward pass's gradient} is what
     every path sum is compared with; `seed` seeds a non-scalar output."""
-    from .errors import AgradError
-
     if len(program.nodes) > MAX_EXPLAIN_NODES:
         raise AgradError(f"explain=True lists every edge, and the graph has {len(program.nodes):,} nodes; the "
                          f"limit is {MAX_EXPLAIN_NODES:,}", kind="limit")
@@ -173,18 +172,14 @@ def _edge(program, values, names, i, k, *, scalar, node_grad) -> Edge:
         local = _formula(program, names, i, k)
         formula = f"g ⊙ ({local})" if local not in ("1", "") else "g"
         if out_shape != in_shape:
-            formula += f", summed to {_shape(in_shape)}"
+            formula += f", summed to {shape_text(in_shape)}"
     else:
         texts = _VJP_TEXT.get(node.op.name)
         a, b = names[node.args[0]], names[node.args[-1]]
         formula = (texts[k] if texts and k < len(texts) else f"vjp of {t.op.torch_name(parents, node.params)}").format(
-            shape=_shape(in_shape), a=a, b=b)
+            shape=shape_text(in_shape), a=a, b=b)
     return Edge(j, i, k, names[j], names[i], formula, np.asarray(g.value), False,
-                f"{_shape(out_shape)} -> {_shape(in_shape)}")
-
-
-def _shape(s) -> str:
-    return "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")"
+                f"{shape_text(out_shape)} -> {shape_text(in_shape)}")
 
 
 def _formula(program, names, i, k) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import parser as P
-from .errors import AgradError
+from .errors import AgradError, shape_text
 from .ops import FUNCTIONS, OPS, Op
 from .graph import CONSTANTS, CONSTRUCTORS, Node, Program, evaluate
 from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode
@@ -243,13 +243,9 @@ def run_rule(d: Definition, k: int, g: Tensor, out: Tensor, inputs) -> Tensor:
             fits = False
         if not fits:
             raise AgradError(f"the backward rule of {d.name} returned an invalid gradient for input {d.params[k]}: "
-                             f"got shape {_shape(got)} but expected a shape compatible with {_shape(want)}",
+                             f"got shape {shape_text(got)} but expected a shape compatible with {shape_text(want)}",
                              kind="shape", span=d.rule_spans[k], source=d.source)
     return r
-
-
-def _shape(s) -> str:
-    return "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")"
 
 
 def _coarse_vjps(d: Definition, n: int) -> tuple:

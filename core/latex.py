@@ -78,11 +78,19 @@ def chain_lines(program, e) -> list:
     """One line per edge (its local formula and value), then each variable's paths summed."""
     lines = []
     for edge in e.edges:
-        d = local_formula(program, e.names, edge.target, edge.arg) if edge.scalar else None
+        if not edge.scalar:  # a tensor edge carries a vector-Jacobian product, not a partial derivative
+            lines.append(rf"\mathrm{{vjp}}({name(edge.target_name)} \to {name(edge.source_name)}) &= "
+                         rf"{number(edge.value)}")
+            continue
+        d = local_formula(program, e.names, edge.target, edge.arg)
         rhs = f"{sp.latex(d)} = {number(edge.value)}" if d is not None and not d.is_number else number(edge.value)
         lines.append(rf"{partial(edge.target_name, edge.source_name)} &= {rhs}")
     for vp in e.variables:
-        if not e.scalar:
+        if not e.scalar:  # the gradient is the sum of the products arriving at the variable
+            arriving = [rf"\mathrm{{vjp}}({name(ed.target_name)} \to {name(ed.source_name)})"
+                        for ed in e.edges if ed.source_name == vp.variable]
+            lines.append(rf"{partial(e.names[e.output], vp.variable)} &= {' + '.join(arriving) or '0'} = "
+                         rf"{number(vp.total)}")
             continue
         symbolic = [r" \cdot ".join(partial(e.edges[k].target_name, e.edges[k].source_name) for k in p.edges)
                     for p in vp.paths]

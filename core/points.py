@@ -66,6 +66,7 @@ class PointwiseResult:
     check: PointwiseCheck
     varying: list  # the variables whose value changes from point to point
     seconds: float = 0.0  # the vectorized evaluation and both backward passes (no check, no parsing)
+    random_seed: int | None = None  # the seed rand()/randn() drew with, when they drew (seed= replays it)
 
     @property
     def points(self) -> int:
@@ -77,11 +78,12 @@ class PointwiseResult:
 
 
 def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None, dtype: str = "float64",
-              check_timeout: float = 10.0, at: dict | None = None, **bindings) -> PointwiseResult:
+              check_timeout: float = 10.0, lib=None, seed: int | None = None, at: dict | None = None,
+              **bindings) -> PointwiseResult:
     """f and its derivatives at many points in one vectorized call: each element of the bound
     arrays (broadcast together) is a point of the scalar formula `expr`. `order=2` adds the
     second derivatives; `points` names a CSV file whose header names the variables (one point per
-    row). The formula must be elementwise: sum, mean, @, max/min and indexing mix points and are
+    row); `lib` and `seed` as for agrad.grad. The formula must be elementwise: sum, mean, @, max/min and indexing mix points and are
     refused. SymPy's derivative is computed once and evaluated on every point (`check`).
 
     >>> import agrad
@@ -91,13 +93,14 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     >>> agrad.pointwise("sin(x)", x="linspace(0, pi, 3)", order=2).derivatives["x,x"].round(12).tolist()
     [-0.0, -1.0, -0.0]
     """
-    from .gradient import names
+    from .gradient import _paths, names
 
     if order not in (1, 2):
         raise AgradError(f"pointwise evaluation gives first and second derivatives: order= must be 1 or 2, "
                          f"got {order}", kind="usage")
     values = {**(read_points(points) if points is not None else {}), **(at or {}), **bindings}
-    problem = make_problem(expr, values, Options(wrt=names(wrt), check=check, dtype=dtype, order=1))
+    problem = make_problem(expr, values, Options(wrt=names(wrt), check=check, dtype=dtype, order=1,
+                                                 check_timeout=check_timeout, lib=_paths(lib), seed=seed))
     program = problem.program
     refuse_mixing(program)
     try:
@@ -125,7 +128,7 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
                else PointwiseCheck("off", "check=False"))
     varying = [name for name, v in flat.items() if v.size > 1 and not np.all(v == v[0])]
     return PointwiseResult(program.source, tuple(shape), flat, value, ders, list(problem.wrt), order, kinks,
-                           verdict, varying, seconds)
+                           verdict, varying, seconds, problem.random_seed)
 
 
 def refuse_mixing(program) -> None:

@@ -30,7 +30,7 @@ def _objarray(x):
 
 
 class Var(sp.Symbol):
-    """A variable or tensor element in the check. Its SymPy name is internal (_v0, _v1, ...), so a
+    """A variable or tensor element in the check. Its SymPy name is internal (x__0, w[1]__7), so a
     user's name can never meet SymPy's or mpmath's namespace: a variable called exp, E, I or
     DiracDelta stays a variable in lambdify's generated code, and a scalar named w[0] is not the
     element w[0] of a tensor w. Only str() (the formulas shown to people) prints the user's name."""
@@ -55,12 +55,19 @@ class Var(sp.Symbol):
 _serial = itertools.count()
 
 
+def _internal(shown: str) -> str:
+    """A name no user name equals (the serial), that sorts as the shown name does: SymPy orders a
+    sum's terms by name, so the formulas people read do not depend on how many checks ran."""
+    return f"{shown}__{next(_serial)}"
+
+
 def element_symbols(name: str, shape) -> np.ndarray:
     if shape == ():
-        return np.asarray(Var(f"_v{next(_serial)}", name, real=True), dtype=object)
+        return np.asarray(Var(_internal(name), name, real=True), dtype=object)
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(*shape):
-        out[idx] = Var(f"_v{next(_serial)}", f"{name}[{', '.join(map(str, idx))}]", real=True)
+        shown = f"{name}[{', '.join(map(str, idx))}]"
+        out[idx] = Var(_internal(shown), shown, real=True)
     return out
 
 

@@ -192,3 +192,9 @@ def test_the_output_is_the_last_statement_in_every_view(tmp_path):
     run("grad", src, "--x", "2", "--dot", str(dot))
     assert [line for line in dot.read_text().splitlines() if "penwidth" in line] == [
         '  n1 [label="{y = x*x | MulBackward0 | value 4 | grad 1}", penwidth=2];']
+
+
+def test_a_matrix_in_the_table_is_shown_row_by_row_not_escaped():
+    out = run("grad", "sum(W*W)", "--W", "[[1,2],[3,4]]", "--no-check").stdout
+    assert "\\x0a" not in out
+    assert "│  [[1, 2], │ [[2, 4], │" in out and "│   [3, 4]] │  [6, 8]] │" in out

@@ -341,3 +341,10 @@ def test_a_descend_case_that_misses_its_expectation_fails(tmp_path):
                                 "from x=0: expected the run to stop by 'tol', but it stopped by 'steps': "
                                 "ran all 200 steps"]
     assert case["points"][0]["stop"] == "steps" and case["points"][0]["check"] == "ok"
+
+
+def test_a_loss_not_finite_at_the_start_blames_the_start_not_the_learning_rate():
+    r = descend("x*x", x=1e308, lr=0.1, check=False)
+    assert r.stop == "diverged" and r.updates == 0
+    assert r.reason == ("diverged: the loss is inf at the starting point, before any step; start from values where "
+                        "the loss is finite")

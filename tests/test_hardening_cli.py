@@ -358,3 +358,15 @@ def test_a_kink_value_outside_the_one_sided_derivatives_fails():
                                                                                    verdict="kink"),)),
                                     fd, sides, rtol=1e-5, atol=1e-6)
     assert inside.status == "ok" and inside.items[0].verdict == "kink"
+
+
+def test_an_option_of_another_command_is_named_as_such():
+    r = CliRunner().invoke(cli, ["gradcheck", "x**2", "--x", "1", "--dtype", "float32"])
+    assert r.exit_code == 2
+    assert r.stderr == ("error: no such option --dtype (it is an option of agrad grad, not of agrad gradcheck); "
+                        "the expression has no variable 'dtype' to bind (-v 'dtype=VALUE' binds one anyway)\n")
+
+
+def test_the_seed_is_named_by_its_flag():
+    r = CliRunner().invoke(cli, ["grad", "x*y", "--x", "[3,4]", "--y", "2", "--grad-output", "x"])
+    assert r.exit_code == 2 and r.stderr.startswith("error: the value of --grad-output must be constant")

@@ -1,9 +1,11 @@
 """Pictures: the graph as Mermaid (exact text) and as SVG through Graphviz, LaTeX (exact text,
 balanced braces), f and f' plotted in 80 columns and to a PNG file."""
+import json
 import shutil
 import struct
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -140,3 +142,33 @@ def test_plot_file_png(tmp_path):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     assert struct.unpack(">II", data[16:24]) == (800, 500)
+
+
+def test_options_pointwise_cannot_honour_are_refused_and_the_others_pass_through():
+    r = CliRunner().invoke(cli, ["grad", "sin(x)", "--x", "[1,2]", "--pointwise", "--expect", "x=1"])
+    assert r.exit_code == 2
+    assert r.stderr == ("error: --pointwise does not take --expect: it gives f and its first or second derivatives "
+                        "at every point\n")
+    a = CliRunner().invoke(cli, ["grad", "sin(x)", "--x", "rand(3)", "--seed", "1", "--pointwise", "--json"])
+    b = CliRunner().invoke(cli, ["grad", "sin(x)", "--x", "rand(3)", "--seed", "1", "--pointwise", "--json"])
+    da, db = json.loads(a.stdout), json.loads(b.stdout)
+    assert da["variables"] == db["variables"] and da["value"] == db["value"] and da["random_seed"] == 1
+    assert da["variables"]["x"] == np.random.default_rng(1).random(3).tolist()
+
+
+def test_a_graph_file_that_cannot_be_written_stops_the_run_before_printing(tmp_path):
+    target = tmp_path / "g.svg"
+    target.write_text("old")
+    r = CliRunner().invoke(cli, ["grad", "x*x", "--x", "2", "--graph-file", str(target), "--json"])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["error"]["type"] == "file"  # one JSON object: the error, nothing before it
+    assert target.read_text() == "old"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--paths", "3"], "error: --paths goes with --explain\n"),
+    (["--plot"], "error: --plot goes with --pointwise\n"),
+])
+def test_an_option_that_needs_another_says_so(args, message):
+    r = CliRunner().invoke(cli, ["grad", "x*x", "--x", "1", *args])
+    assert r.exit_code == 2 and r.stderr == message
