@@ -9,7 +9,11 @@ autograd semantics, checked against SymPy and finite differences.
 The public API is what __all__ lists; every other module is agrad's own business. Core never
 prints: every call returns a frozen dataclass (agrad.results) and the command line renders it.
 """
-from .derivation import CaseResult, check_file
+from .memory import keep_freed_memory
+
+keep_freed_memory()  # array memory is reused across passes, not faulted in again (memory.py)
+
+from .derivation import CaseResult, check_file  # noqa: E402
 from .descent import DescendResult, descend
 from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
 from .fdcheck import gradcheck

@@ -25,6 +25,7 @@ from .kernels import scalar as _s
 from .kernels import sigmoid as _sigmoid_np
 from .kernels import tie_mask, tie_weights
 from .tensor import Tensor, apply, const
+from .tensor import _state as _unit  # the all-ones seed of the running backward pass, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ def _mean_np(x, axis=None):
 
 def _mean_vjp(g, out, x, axis=None):
     n = x.value.size if axis is None else x.shape[axis]
-    return _expand(g, x.shape, axis) / n
+    return _expand(g / n, x.shape, axis)  # divided before it is spread: the same numbers, one array op fewer
 
 
 def _mean_sym(sp, x, axis=None):
@@ -294,10 +295,32 @@ def _operators(op: Op):
     return method, reflected
 
 
+def _unit_times(a, b):
+    """g * b where g is the all-ones seed of a backward pass without create_graph: b itself, as
+    a read-only view (a gradient the loop may not add into), when multiplying would change
+    neither shape nor dtype. 1 * v == v exactly (NaN, inf and -0.0 included), and a loss's
+    last op is often a product, a pointwise formula's nearly always: one array op fewer each."""
+    if type(b) is not Tensor:
+        b = const(b, a)
+    unit = _unit["unit"]
+    if unit is not None:
+        other = b if a is unit else a if b is unit else None
+        if other is not None and other.value.shape == unit.value.shape and other.value.dtype == unit.value.dtype:
+            v = other.value
+            if type(v) is np.ndarray:
+                v = v.view()
+                v.flags.writeable = False  # it is the forward value too: nobody may write through it
+            return Tensor(v)
+    return apply(_MUL, (a, b))
+
+
+_MUL = OPS["mul"]
+
 # Operators on Tensor, so derivative rules read like the mathematics they implement.
 Tensor.__add__, Tensor.__radd__ = _operators(OPS["add"])
 Tensor.__sub__, Tensor.__rsub__ = _operators(OPS["sub"])
 Tensor.__mul__, Tensor.__rmul__ = _operators(OPS["mul"])
+Tensor.__mul__ = _unit_times
 Tensor.__truediv__, Tensor.__rtruediv__ = _operators(OPS["div"])
 Tensor.__pow__, Tensor.__rpow__ = _operators(OPS["pow"])
 Tensor.__matmul__, Tensor.__rmatmul__ = _operators(OPS["matmul"])
