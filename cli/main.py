@@ -263,6 +263,9 @@ one it is a coarse node that recomputes its body in backward.
               help="Write the graph as Graphviz DOT (each node's value and gradient) to this file.")
 @click.option("--save", "save_file", type=click.Path(dir_okay=False, writable=True),
               help="Write every value, gradient and derivative in full to this .npz file (numpy.load reads it).")
+@click.option("--full", is_flag=True, help="JSON: every intermediate value and gradient in full; without it an "
+                                          "array of more than 10,000 elements is summarized (shape, min, max, "
+                                          "mean, norm). Gradients are always in full; --save writes everything.")
 @click.option("--fuse", is_flag=True, help="Fuse chains of elementwise ops into nodes that save only their input "
                                           "and recompute the chain in backward (checkpointing).")
 @click.option("--dtype", type=click.Choice(["float64", "float32", "float16", "int64", "int32"]), default="float64",
@@ -283,6 +286,7 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
              zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
              precision, lib_files, seed, **pictures):
     fmt = "json" if as_json else fmt
+    full = pictures.pop("full")  # --full (JSON's intermediates), kept out of the long signature
     if pictures["pointwise"] or pictures["points_file"]:
         return _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures)
     with _errors(fmt):
@@ -307,7 +311,7 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
         with open(dot_file, "w", encoding="utf-8") as fh:
             fh.write(render.to_dot(result, precision))
     if fmt not in ("mermaid", "latex"):
-        _emit(result, fmt, precision)
+        _emit(result, fmt, precision, full=full)
     _pictures_after(result, fmt, precision, pictures)
     if show_graph and fmt == "table":
         from agrad.cli import render
@@ -497,11 +501,11 @@ def _console():
     return Console(highlight=False, soft_wrap=False, width=width)
 
 
-def _emit(result, fmt: str, precision: int):
+def _emit(result, fmt: str, precision: int, *, full: bool = True):
     from agrad.cli import render
 
-    if fmt == "json":
-        click.echo(render.to_json(render.result_dict(result)))
+    if fmt == "json":  # indented for a person at a terminal, compact when piped (a 1e6 array: 1e6 lines less)
+        click.echo(render.to_json(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
     elif fmt == "plain":
         click.echo(render.to_plain(result), nl=False)
     elif fmt == "csv":

@@ -60,7 +60,12 @@ def _plain_number(v) -> str:
 
 
 # ---- json -------------------------------------------------------------------------------------
-def result_dict(r) -> dict:
+def result_dict(r, *, full: bool = True) -> dict:
+    """The JSON object of a grad result; with full=False an intermediate's value or grad of more
+    than render_json.SUMMARY_OVER elements is {"summary": {shape, dtype, finite, min, max, mean,
+    norm}} (gradients and derivatives are always in full)."""
+    from agrad.cli.render_json import shown
+
     check = {
         "status": r.check.status,
         "ok": r.check.ok,
@@ -87,13 +92,14 @@ def result_dict(r) -> dict:
         "gradients": r.gradients,
         "derivatives": r.derivatives,
         "intermediates": [
-            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad,
+            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": shown(n.value, full),
+             "grad": shown(n.grad, full),
              "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.grad_fn,
              "detached": n.detached, "next": n.parents}
             for n in r.nodes
         ],
         "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
-                    "intermediates": {str(k): v for k, v in p.intermediates.items()}} for p in r.passes],
+                    "intermediates": {str(k): shown(v, full) for k, v in p.intermediates.items()}} for p in r.passes],
         "output": r.output.index,
         "saved": r.saved,
         "order": r.order,
@@ -114,11 +120,13 @@ def result_dict(r) -> dict:
         from agrad.cli.render_explain import explain_dict
 
         out["explain"] = explain_dict(r.explanation)
-    return jsonable(out)
+    return out  # arrays stay arrays: to_json writes them in C (render_json)
 
 
-def to_json(data) -> str:
-    return json.dumps(jsonable(data), indent=2, ensure_ascii=False)
+def to_json(data, *, indent: bool = True) -> str:
+    from agrad.cli.render_json import dumps
+
+    return dumps(data, indent=indent)
 
 
 # ---- plain / csv --------------------------------------------------------------------------------
