@@ -172,9 +172,21 @@ def _mean_vjp(g, out, x, axis=None):
     return _expand(g / n, x.shape, axis)  # divided before it is spread: the same numbers, one array op fewer
 
 
+def _sum_sym(sp, x, axis=None):
+    """One Add of all the terms: np.sum over SymPy objects adds pairwise, re-sorting and
+    re-hashing a growing sum at each step (quadratic in the number of terms)."""
+    if axis is None:
+        return np.asarray(sp.Add(*np.asarray(x, dtype=object).ravel()), dtype=object)
+    moved = np.moveaxis(np.asarray(x, dtype=object), axis, -1)
+    out = np.empty(moved.shape[:-1], dtype=object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = sp.Add(*moved[idx])
+    return out
+
+
 def _mean_sym(sp, x, axis=None):
     n = x.size if axis is None else x.shape[axis]
-    return np.asarray(np.sum(x, axis=axis) * sp.Rational(1, n), dtype=object)
+    return np.asarray(_sum_sym(sp, x, axis) * sp.Rational(1, n), dtype=object)
 
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -240,7 +252,7 @@ _ROWS = [
        kink="a tie splits the gradient 0.5 / 0.5"),
     # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
     Op("sum", lambda x, axis=None: _s(np.sum(x, axis=axis)), (lambda g, o, x, axis=None: _expand(g, x.shape, axis),),
-       lambda sp, x, axis=None: np.asarray(np.sum(x, axis=axis), dtype=object), J.reduce, _reduce_name("Sum"),
+       _sum_sym, J.reduce, _reduce_name("Sum"),
        "", lang=("sum",), params=("axis",)),
     Op("mean", _mean_np, (_mean_vjp,), _mean_sym, J.reduce, _reduce_name("Mean"), "", lang=("mean",), params=("axis",)),
     Op("max", _extreme_np(np.max), (_extreme_vjp,), _extreme_sym("Max"), J.extreme, _reduce_name("Max"), "xo",
