@@ -56,7 +56,9 @@ def fmt(v, digits: int = 8) -> str:
 
 
 def _plain_number(v) -> str:
-    return json.dumps(jsonable(v), separators=(",", ":"))
+    from agrad.cli.render_json import dumps  # arrays written in C: 2e7 floats in seconds, not minutes
+
+    return dumps(v, indent=False)
 
 
 # ---- json -------------------------------------------------------------------------------------
