@@ -31,24 +31,34 @@ _SCRIPT = Path(PY).with_name("agrad")
 AGRAD = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "agrad.cli"]
 
 
+TIME = "/usr/bin/time"  # GNU time reports the child's own peak RSS (ru_maxrss of a direct child
+# of this process would carry this process's peak across exec)
+
+
 def run(cmd, stdin_text=None, repeat=1):
     """(best wall seconds, peak RSS MiB of that run, stdout of the last run)."""
     best = None
     out = ""
+    wrap = [TIME, "-f", "agrad-bench-rss %M"] if os.path.exists(TIME) else []
     for _ in range(repeat):
-        with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as fin:
+        with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as fin, \
+                tempfile.TemporaryFile("w+") as ferr:
             if stdin_text is not None:
                 fin.write(stdin_text)
                 fin.seek(0)
             t = time.perf_counter()
-            p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(wrap + cmd, stdin=fin, stdout=fout, stderr=ferr)
             _, status, usage = os.wait4(p.pid, 0)
             wall = time.perf_counter() - t
-            p.returncode = os.waitstatus_to_exitcode(status)
+            if os.waitstatus_to_exitcode(status) != 0:
+                print(f"warning: exit {os.waitstatus_to_exitcode(status)}: {' '.join(cmd)[:120]}", file=sys.stderr)
             fout.seek(0)
             out = fout.read()
+            ferr.seek(0)
+            lines = [ln for ln in ferr.read().splitlines() if ln.startswith("agrad-bench-rss ")]
+        rss = int(lines[-1].split()[1]) / 1024 if lines else usage.ru_maxrss / 1024
         if best is None or wall < best[0]:
-            best = (wall, usage.ru_maxrss / 1024)
+            best = (wall, rss)
     return best[0], best[1], out
 
 
@@ -86,7 +96,7 @@ def check_row(rows, what, cmd, target_s, today, stdin_text=None):
 
 def sympy_rows(rows, quick: bool):
     rng = random.Random(12)
-    n_trees = 6 if quick else 30
+    n_trees = 3 if quick else 30
     walls, statuses = [], []
     for _ in range(n_trees):
         expr = tree(rng, 100)
@@ -151,13 +161,14 @@ def array_rows(rows, d: Path, n: int, n_save: int, repeat: int):
     x7, y7 = d / "x7.npy", d / "y7.npy"
     np.save(x7, rng.standard_normal(n_save))
     np.save(y7, rng.standard_normal(n_save))
-    ref = GRAD_NP.format(extra="", x=str(x7), y=str(y7)) + f"np.savez({str(d / 'ref.npz')!r}, x=gx, y=gy)\n"
+    # --wrt x: two 1e7-element gradients are over agrad's limit of 1e7 recorded gradient entries
+    ref = GRAD_NP.format(extra="", x=str(x7), y=str(y7)) + f"np.savez({str(d / 'ref.npz')!r}, x=gx)\n"
     tr, mr, _ = run(py(ref), repeat=repeat)
     out_npz = d / "out.npz"
-    ta, ma, _ = run(AGRAD + ["grad", EXPR, "--x", f"@{x7}", "--y", f"@{y7}", "--no-check", "--save", str(out_npz),
-                             "--format", "plain"], repeat=repeat)
+    ta, ma, _ = run(AGRAD + ["grad", EXPR, "--x", f"@{x7}", "--y", f"@{y7}", "--wrt", "x", "--no-check", "--save",
+                             str(out_npz), "--format", "plain"], repeat=repeat)
     size = out_npz.stat().st_size / 2**20 if out_npz.exists() else float("nan")
-    rows.append((f"--save out.npz --format plain, {n_save:,} elements vs numpy + np.savez",
+    rows.append((f"--save out.npz --format plain --wrt x, {n_save:,} elements vs numpy + np.savez",
                  f"{ta / tr:5.2f}x time, {ma / mr:5.2f}x memory ({ta:.2f} s, {ma:.0f} MiB, {size:.0f} MiB .npz; "
                  f"numpy {tr:.2f} s, {mr:.0f} MiB)", "<= 1.3x, <= 1.5x", ta / tr <= 1.3 and ma / mr <= 1.5,
                  "50.4x, 3.6x"))

@@ -505,7 +505,9 @@ def _emit(result, fmt: str, precision: int, *, full: bool = True):
     from agrad.cli import render
 
     if fmt == "json":  # indented for a person at a terminal, compact when piped (a 1e6 array: 1e6 lines less)
-        click.echo(render.to_json(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
+        from agrad.cli.render_json import dumps_bytes
+
+        click.echo(dumps_bytes(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
     elif fmt == "plain":
         click.echo(render.to_plain(result), nl=False)
     elif fmt == "csv":
