@@ -463,7 +463,9 @@ def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_j
 # ---- helpers ------------------------------------------------------------------------------------
 def _read_expr(expr: str) -> str:
     if expr == "-":
-        return sys.stdin.read().strip()
+        from agrad import read_source
+
+        return read_source(sys.stdin).strip()
     return expr
 
 

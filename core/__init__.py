@@ -23,10 +23,11 @@ from .ops import function_signatures
 from .points import PointwiseResult, pointwise
 from .program import Program, parse
 from .timing import BenchResult, bench
+from .values import read_source
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
 
 __all__ = [
-    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "function_signatures", "BenchResult",
+    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "function_signatures", "read_source", "BenchResult",
     "DescendResult", "pointwise", "PointwiseResult", "Explanation",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
     "NodeRow",

@@ -37,12 +37,12 @@ def seed_for(root: Tensor, seed) -> Tensor:
     """The gradient that starts a backward pass: 1 for a scalar output, else the given seed
     broadcast to the output (backward(gradient=...)); no seed for a non-scalar output is an error."""
     if seed is None:
-        if root.shape != ():
+        if root.shape != () and root.value.size != 1:  # PyTorch takes any one-element output: (1,), (1, 1)
             raise AgradError(
                 f"a gradient can be created implicitly only for a scalar output, and the output "
                 f"has shape {_shape_text(root.shape)}: wrap it in sum(...), or give a seed with "
                 f"grad_output= (for example grad_output=ones)", kind="nonscalar")
-        return const(1.0, root)
+        return const(1.0, root) if root.shape == () else const(np.ones(root.shape), root)
     seed = seed if isinstance(seed, Tensor) else const(seed, root)
     try:
         value = np.broadcast_to(seed.value, root.shape)
@@ -50,6 +50,17 @@ def seed_for(root: Tensor, seed) -> Tensor:
         raise AgradError(f"the seed (grad_output=) has shape {_shape_text(seed.shape)}, which does not "
                          f"broadcast to the output's shape {_shape_text(root.shape)}", kind="seed") from None
     return seed if seed.shape == root.shape else Tensor(value.astype(root.dtype), seed.requires_grad)
+
+
+NO_GRAD_MESSAGE = "element 0 of tensors does not require grad and does not have a grad_fn"
+
+
+def require_grad(root: Tensor) -> None:
+    """PyTorch's refusal to differentiate an output no recorded op connects to a variable that
+    requires a gradient (it depends only on constants, detach/no_grad values, or variables left
+    out of --wrt). Raised by backward and grad; the caller decides what a run makes of it."""
+    if not root.requires_grad:
+        raise AgradError(NO_GRAD_MESSAGE, kind="nograd")
 
 
 def _shape_text(shape) -> str:
@@ -139,6 +150,7 @@ def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, creat
     retain_graph defaults to create_graph, as in PyTorch. Returns the leaves' gradients of this
     pass, and with retain_grads (PyTorch's retain_grad() on every node) every node's: without
     it a non-leaf gradient is dropped once used, so large arrays are freed early."""
+    require_grad(root)
     if retain_graph is None:
         retain_graph = create_graph
     grads = run_backward([root], [seed], retain_graph=retain_graph, create_graph=create_graph,
@@ -153,7 +165,7 @@ def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, creat
 def grad(output: Tensor, inputs, seed=None, *, create_graph: bool = False, retain_graph: bool | None = None):
     """torch.autograd.grad with allow_unused and materialized zeros: one gradient per input,
     nothing accumulated into .grad."""
-    if retain_graph is None:
+    if retain_graph is None:  # an output that requires no gradient gives zeros (nested reverse mode relies on it)
         retain_graph = create_graph
     grads = run_backward([output], [seed], retain_graph=retain_graph, create_graph=create_graph)
     return [grads.get(x) if x in grads else const(np.zeros(x.shape), x) for x in inputs]

@@ -106,6 +106,8 @@ def load(path) -> list[Case]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _file_error(path, _toml_line(str(exc)), f"not valid TOML: {exc}") from None
+    except ValueError as exc:  # tomllib's own limits, such as an integer of over 4,300 digits
+        raise _file_error(path, None, f"not readable as TOML: {exc}") from None
     starts = [i + 1 for i, ln in enumerate(text.splitlines()) if ln.strip().startswith("[[case]]")]
     raw = data.get("case")
     if not isinstance(raw, list) or not raw:

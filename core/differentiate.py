@@ -46,6 +46,12 @@ def run_passes(problem: Problem) -> Run:
         vals = evaluate(program, leaves, problem.dtype)
         first = first or vals
         y = vals[program.output]
+        if problem.wrt and not y.requires_grad:
+            raise AgradError(
+                f"the output does not require grad: no recorded op connects it to {', '.join(problem.wrt)} (it "
+                f"depends on them only through constants, detach or no_grad, or not at all). PyTorch refuses this "
+                f"too ('{autodiff.NO_GRAD_MESSAGE}'); differentiate a variable the output uses (wrt=)",
+                kind="nograd")
         seed = seed_array(o.grad_output, y)
         if o.jacobian:  # one backward per output element instead, in derivatives()
             break
@@ -53,7 +59,8 @@ def run_passes(problem: Problem) -> Run:
             if o.zero_grad:
                 for leaf in leaves.values():
                     leaf.grad = None
-            grads = autodiff.backward(y, seed, retain_graph=o.retain_graph, retain_grads=True)  # the table shows them
+            # the table shows every node's gradient (retain_grads); nothing to differentiate, no pass
+            grads = autodiff.backward(y, seed, retain_graph=o.retain_graph, retain_grads=True) if problem.wrt else {}
             if f == 0 and b == 0:
                 first_grads = grads
             passes.append(Pass(len(passes) + 1, f + 1, {n: grad_value(leaves[n]) for n in problem.wrt},

@@ -43,9 +43,10 @@ def fuse(program: Program) -> Program:
         if chain is not None:
             head = _fusable(nodes[chain[0]], nodes)
             span = (min(nodes[k].span[0] for k in chain), max(nodes[k].span[1] for k in chain))
-            node = Node("op", _fused_op(chain, nodes), (remap[head],), {}, span, n.name)
+            node = Node("op", _fused_op(chain, nodes), (remap[head],), {}, span, n.name, no_grad=n.no_grad)
         else:
-            node = Node(n.kind, n.op, tuple(remap[a] for a in n.args), n.params, n.span, n.name, n.value, n.exact)
+            node = Node(n.kind, n.op, tuple(remap[a] for a in n.args), n.params, n.span, n.name, n.value, n.exact,
+                        n.no_grad)
         remap[i] = len(new_nodes)
         new_nodes.append(node)
     variables = {k: remap[v] for k, v in program.variables.items()}

@@ -67,8 +67,6 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     program, wrt = problem.run_program, problem.wrt
     warnings = [f"'{name}' is bound but the expression does not use it; its gradient is 0"
                 for name in problem.bindings if name not in program.variables]
-    if wrt and not run.output.requires_grad:
-        warnings.append("the output does not depend on any variable being differentiated; every gradient is 0")
     counts = saved(program, run.values)
     if problem.run_program is not problem.program:  # fused: say what the fine-grained graph would save
         from .program import evaluate

@@ -220,17 +220,79 @@ def minimum(op, K, a, b):
 
 def pow_(op, K, a, b):
     a, b = _align(a, b)
+    zero = a[0] == 0
     if np.any(b[1:] != 0):  # a variable exponent: a**b = exp(b log a)
-        return exp(None, K, mul(None, K, b, log(None, K, a)))
-    r = b[0]
+        if not np.any(zero):
+            return exp(None, K, mul(None, K, b, log(None, K, a)))
+        # log(0) has no series. At a zero base, a**b = a**b0 * exp((b - b0) log a): the first factor
+        # has a series, the second is 1 + c t**m log(t) + ... where m is the order at which the
+        # exponent starts to vary. So the derivatives of order n < p*b0 + m (p: the order at which
+        # the base leaves 0) are those of a**b0 alone, and from there on log(t) makes them infinite
+        # of no definite sign: NaN, "undefined", as SymPy's formula evaluates there too.
+        safe = np.where(zero, 1.0, a)
+        general = exp(None, K, mul(None, K, b, log(None, K, safe)))
+        frozen = _const_pow(K, a, b[0])
+        n = np.arange(K + 1).reshape((K + 1,) + (1,) * (frozen.ndim - 1))
+        p = _first_order(a)  # inf where the base stays 0: 0**b is 0 (b > 0) all along, no log term
+        undefined = n >= np.where(np.isinf(p), np.inf, p * b[0]) + _first_order(b)
+        frozen = np.where(undefined, np.nan, frozen)
+        return np.where(zero, frozen, general)
+    return _const_pow(K, a, b[0])
+
+
+def _first_order(c):
+    """Per element, the lowest k >= 1 with c[k] != 0 (inf where the series is constant)."""
+    nz = c[1:] != 0
+    first = np.argmax(nz, axis=0) + 1.0
+    return np.where(nz.any(axis=0), first, np.inf)
+
+
+def _const_pow(K, a, r):
+    """The series of a**r for a constant exponent r (a value array)."""
+    zero = a[0] == 0
     if np.all(r == np.round(r)) and np.all(r >= 0) and np.all(r <= 64):
         return _int_pow(K, a, r.astype(int))
-    y = _empty(K, a, b)
+    y = _empty(K, a, r[None])
     y[0] = np.power(a[0], r)
+    a0 = np.where(zero, 1.0, a[0])  # the ratio recurrence divides by a[0]; zero bases are done below
     for k in range(1, K + 1):
         acc = sum((r * j - (k - j)) * a[j] * y[k - j] for j in range(1, k + 1))
-        y[k] = acc / (k * a[0])
+        y[k] = acc / (k * a0)
+    if np.any(zero):
+        y = np.where(zero, _zero_base_pow(K, a, r), y)
     return y
+
+
+def _zero_base_pow(K, a, r):
+    """a**r where a[0] == 0, by composing the Taylor expansion of u**r at u = 0 with the series
+    a - a[0] (Faa di Bruno): y_n = sum_{k<=n} binom(r, k) 0**(r-k) [t^n](a - a[0])^k. The k-th
+    derivative of u**r at 0 is 0 below r, finite at k = r and infinite above a fractional r, so
+    x**2.5 at 0 gives 0, 0 and then inf, as its derivatives 2.5 x**1.5, 3.75 x**0.5, 1.875 x**-0.5
+    do. Powers of a series with a zero constant term start at t^k, so only k <= n enters (no 0 * inf
+    from terms that are structurally absent). Where a's series itself starts at t^2 or later a
+    fractional power has no Taylor series: the NaN there is what nested reverse mode gives too.
+    Where a's series starts at t^1, a zero coefficient of (a - a[0])^k is a true zero, so an
+    infinite derivative of u**r times it adds nothing (the n-th derivative of t**r is one term)."""
+    d = a.copy()
+    d[0] = 0
+    shape = np.broadcast_shapes(a.shape[1:], np.shape(r))
+    y = np.zeros((K + 1,) + shape, dtype=np.result_type(a, r, np.float64))
+    power = np.zeros_like(d)
+    power[0] = 1  # (a - a0)^0
+    binom = np.ones(np.shape(r))
+    for k in range(K + 1):
+        if k:
+            power = mul(None, K, power, d)
+            binom = binom * (r - (k - 1)) / k
+        c = np.power(0.0, r - k)  # 0 above, 1 at, inf below
+        coef = np.where(binom == 0, 0.0, binom * c)  # binom(r, k) = 0 past a whole r: an exact zero
+        for n in range(k, K + 1):
+            absent = (coef == 0) | ((power[n] == 0) & (d[1] != 0))
+            y[n] = y[n] + np.where(absent, 0.0, coef * power[n])
+    # a = c t**p + ... makes a**r = c**r t**(p r) (1 + ...)**r: its derivatives below p r vanish,
+    # even where a's series starts at t**2 ((x*x)**2.5 = |x|**5 has four zero derivatives at 0)
+    n = np.arange(K + 1).reshape((K + 1,) + (1,) * (y.ndim - 1))
+    return np.where((r > 0) & (n < _first_order(a) * r), 0.0, y)
 
 
 def _int_pow(K, a, r):

@@ -159,8 +159,11 @@ def _index_put_np(g, key, shape):
     return _s(z)
 
 
-def _reduce_name(base):
-    return lambda inputs, params: f"{base}Backward{0 if params.get('axis') is None else 1}"
+def _reduce_name(base, full=0):
+    """PyTorch numbers a grad_fn by the order of its overloads in derivatives.yaml: x.sum() and
+    x.mean() are SumBackward0/MeanBackward0 and their dim forms ...1; max and min list the dim
+    form first, so x.max() is MaxBackward1 and x.max(0) MaxBackward0."""
+    return lambda inputs, params: f"{base}Backward{full if params.get('axis') is None else 1 - full}"
 
 
 def _mean_np(x, axis=None):
@@ -255,9 +258,9 @@ _ROWS = [
        _sum_sym, J.reduce, _reduce_name("Sum"),
        "", lang=("sum",), params=("axis",)),
     Op("mean", _mean_np, (_mean_vjp,), _mean_sym, J.reduce, _reduce_name("Mean"), "", lang=("mean",), params=("axis",)),
-    Op("max", _extreme_np(np.max), (_extreme_vjp,), _extreme_sym("Max"), J.extreme, _reduce_name("Max"), "xo",
+    Op("max", _extreme_np(np.max), (_extreme_vjp,), _extreme_sym("Max"), J.extreme, _reduce_name("Max", full=1), "xo",
        lang=("max",), params=("axis",), kink="ties share the gradient evenly"),
-    Op("min", _extreme_np(np.min), (_extreme_vjp,), _extreme_sym("Min"), J.extreme, _reduce_name("Min"), "xo",
+    Op("min", _extreme_np(np.min), (_extreme_vjp,), _extreme_sym("Min"), J.extreme, _reduce_name("Min", full=1), "xo",
        lang=("min",), params=("axis",), kink="ties share the gradient evenly"),
     # ---- structure: indexing, shapes (the last five serve derivative rules) -------------------------
     Op("index", lambda x, key: x[key], (lambda g, o, x, key: index_put(g, key=key, shape=x.shape),),

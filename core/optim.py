@@ -20,6 +20,24 @@ import numpy as np
 from .errors import AgradError
 
 
+class _Optimizer:
+    """What every torch.optim algorithm does first: count the step, negate the gradient under
+    maximize, and add the L2 penalty weight_decay * param to it (coupled weight decay)."""
+
+    lr: float
+    weight_decay: float
+    maximize: bool
+    t: int
+
+    def _gradient(self, p, g, *, coupled: bool = True):
+        self.t += 1
+        if self.maximize:
+            np.negative(g, out=g)
+        if coupled and self.weight_decay != 0:
+            g = g + self.weight_decay * p  # grad.add(param, alpha=weight_decay)
+        return g
+
+
 def _lerp_(m, g, w):
     """m.lerp_(g, w) as torch's CPU kernel computes it (aten Lerp.h): the small-weight branch
     adds to m, the other subtracts from g."""
@@ -29,7 +47,7 @@ def _lerp_(m, g, w):
         m[...] = g - (g - m) * (1 - w)
 
 
-class SGD:
+class SGD(_Optimizer):
     r"""torch.optim.SGD. Documented algorithm (torch docs):
 
         g_t <- grad f(theta_{t-1});  if maximize: g_t <- -g_t
@@ -54,11 +72,7 @@ class SGD:
         self.t = 0
 
     def step(self, p, g):
-        self.t += 1
-        if self.maximize:
-            np.negative(g, out=g)
-        if self.weight_decay != 0:
-            g = g + self.weight_decay * p  # grad.add(param, alpha=weight_decay)
+        g = self._gradient(p, g)
         if self.momentum != 0:
             if self.buf is None:
                 self.buf = g.copy()  # the first buffer is the gradient itself: no dampening
@@ -72,7 +86,7 @@ class SGD:
         return {} if self.buf is None else {"momentum_buffer": self.buf}
 
 
-class Adam:
+class Adam(_Optimizer):
     r"""torch.optim.Adam (and AdamW with decoupled weight decay). Documented algorithm:
 
         g_t <- grad f(theta_{t-1});  if maximize: g_t <- -g_t
@@ -104,14 +118,9 @@ class Adam:
         self.t = 0
 
     def step(self, p, g):
-        if self.maximize:
-            np.negative(g, out=g)
-        self.t += 1
-        if self.weight_decay != 0:
-            if self.decoupled:
-                p *= 1 - self.lr * self.weight_decay  # param.mul_(1 - lr * weight_decay)
-            else:
-                g = g + self.weight_decay * p
+        g = self._gradient(p, g, coupled=not self.decoupled)
+        if self.decoupled and self.weight_decay != 0:
+            p *= 1 - self.lr * self.weight_decay  # param.mul_(1 - lr * weight_decay)
         _lerp_(self.m, g, 1 - self.beta1)  # exp_avg.lerp_(grad, 1 - beta1)
         self.v *= self.beta2  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         self.v += (1 - self.beta2) * g * g
@@ -143,7 +152,7 @@ class AdamW(Adam):
     defaults = {**Adam.defaults, "weight_decay": 1e-2}
 
 
-class RMSprop:
+class RMSprop(_Optimizer):
     r"""torch.optim.RMSprop. Documented algorithm:
 
         g_t <- grad f(theta_{t-1});  if maximize: g_t <- -g_t
@@ -171,11 +180,7 @@ class RMSprop:
         self.t = 0
 
     def step(self, p, g):
-        if self.maximize:
-            np.negative(g, out=g)
-        self.t += 1
-        if self.weight_decay != 0:
-            g = g + self.weight_decay * p
+        g = self._gradient(p, g)
         self.v *= self.alpha  # square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         self.v += (1 - self.alpha) * g * g
         if self.centered:
@@ -200,7 +205,7 @@ class RMSprop:
         return out
 
 
-class Adagrad:
+class Adagrad(_Optimizer):
     r"""torch.optim.Adagrad. Documented algorithm:
 
         g_t <- grad f(theta_{t-1});  if maximize: g_t <- -g_t
@@ -221,11 +226,7 @@ class Adagrad:
         self.t = 0
 
     def step(self, p, g):
-        self.t += 1
-        if self.maximize:
-            np.negative(g, out=g)
-        if self.weight_decay != 0:
-            g = g + self.weight_decay * p
+        g = self._gradient(p, g)
         clr = self.lr / (1 + (self.t - 1) * self.lr_decay)
         self.sum += 1.0 * g * g  # state_sum.addcmul_(grad, grad, value=1)
         std = np.sqrt(self.sum)

@@ -15,6 +15,7 @@ from itertools import islice
 from .errors import AgradError
 
 MAX_SOURCE = 2_000_000  # characters; a 25,000-statement program is about 550,000
+MAX_INDEX_DIGITS = 18  # an index or slice bound fits numpy's int64
 MAX_DEPTH = 200  # nesting of parentheses, calls, brackets, unary signs and power chains
 
 
@@ -355,6 +356,8 @@ class _Parser:
         if tok[0] != "num" or not tok[1].isdigit():
             self.error("indices and slice bounds must be whole numbers (w[0], w[1:], A[0, -1])",
                        (tok[2], max(tok[3], tok[2] + 1)))
+        if len(tok[1]) > MAX_INDEX_DIGITS:  # no array is that long, and int() refuses 4,300 digits
+            self.error(f"an index of {len(tok[1]):,} digits is out of range for any array", (tok[2], tok[3]))
         self.take()
         return sign * int(tok[1])
 

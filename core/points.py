@@ -236,7 +236,7 @@ def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
                     d = sp.diff(d, syms[v][()])
                 exprs.append(d)
             delta = {"DiracDelta": lambda x, *k: np.where(np.asarray(x) != 0, 0.0, np.nan)}
-            fn = sp.lambdify([syms[name][()] for name in names], exprs, modules=[delta, "numpy"])
+            fn = sp.lambdify([syms[name][()] for name in names], exprs, modules=[delta, "numpy"], dummify=True)
             with np.errstate(all="ignore"):
                 results = fn(*[flat[name].astype(np.float64) for name in names])
     except _Timeout:

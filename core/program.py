@@ -19,6 +19,7 @@ from .tensor import Tensor, apply, gc_paused, grad_mode, quiet_numpy
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
 MAX_EXPONENT = 1_000  # |b| of a literal exponent a**b
+MAX_AXIS = 64  # numpy's limit on dimensions
 
 
 def _constructor_args(args, name, ints):
@@ -28,8 +29,10 @@ def _constructor_args(args, name, ints):
 
 
 def _sized(shape):
-    if math.prod(shape) > MAX_ELEMENTS:
-        raise ValueError(f"an array of {math.prod(shape):,} elements is over the limit of {MAX_ELEMENTS:,}")
+    n = math.prod(shape)
+    if n > MAX_ELEMENTS:
+        count = f"{n:,}" if n < 10**15 else f"{float(n):.3g}"  # ones(1e300): not 300 digits
+        raise ValueError(f"an array of {count} elements is over the limit of {MAX_ELEMENTS:,}")
     return shape
 
 
@@ -65,6 +68,7 @@ class Node:
     name: str | None = None  # a statement's target, or the variable's name
     value: object = None  # a constant's value
     exact: str | None = None  # a numeric literal's text, for an exact SymPy number
+    no_grad: bool = False  # written inside no_grad(...): computed with grad mode off, never recorded
 
 
 @dataclass(slots=True)
@@ -111,6 +115,7 @@ class _Compiler:
         self.lib = lib  # user functions (functions.Library), None until a def appears
         self.rng = rng  # rng.Random that rand()/randn() draw from
         self.scope = scope  # inside a def's body or a backward rule: the names allowed (functions.Scope)
+        self.no_grad_starts: dict[int, int] = {}
 
     def error(self, msg, span, kind="parse"):
         raise AgradError(msg, kind=kind, span=span, source=self.src)
@@ -159,6 +164,8 @@ class _Compiler:
                 if type(node) in leaf:  # no children: emitted at once (half the nodes of a formula)
                     results[id(node)] = self.emit(node, ())
                     continue
+                if isinstance(node, P.Call) and node.func == "no_grad":
+                    self.no_grad_starts[id(node)] = len(self.nodes)  # its argument's nodes follow, contiguously
                 kids = self.children(node)
                 stack.append((node, kids))
                 stack.extend((k, None) for k in reversed(kids))
@@ -243,8 +250,15 @@ class _Compiler:
         for pname, a in zip(op.params, extra):
             if not (isinstance(a, P.Num) and float(a.value).is_integer()):
                 self.error(f"the {pname} of {f}() must be a whole number, as in {f}(A, 0)", a.span)
+            if abs(a.value) > MAX_AXIS:  # numpy arrays have at most 64 dimensions; int(1e300) overflows C
+                self.error(f"the {pname} of {f}() is {a.text}, out of range for any array (at most "
+                           f"{MAX_AXIS} dimensions)", a.span, "value")
             params[pname] = int(a.value)
         self.check_exponent(op, args, node.args[-1].span)
+        if f == "no_grad":  # as inside `with torch.no_grad():`, the ops written in the argument record nothing
+            for k in range(self.no_grad_starts.pop(id(node)), len(self.nodes)):
+                if self.nodes[k].kind == "op":
+                    self.nodes[k].no_grad = True
         return self.add(Node("op", op, tuple(args), params, span=node.span))
 
     def check_exponent(self, op, args, span):
@@ -339,7 +353,10 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None, release=None) -> 
                     if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
                         _check_broadcast(program, i, a, b)
                 try:
-                    if len(args) == 2 and not node.params:
+                    if node.no_grad:
+                        with grad_mode(False):
+                            out = apply(node.op, tuple([vals[j] for j in args]), node.params)
+                    elif len(args) == 2 and not node.params:
                         out = apply(node.op, (vals[args[0]], vals[args[1]]))
                     else:
                         out = apply(node.op, tuple([vals[j] for j in args]), node.params)

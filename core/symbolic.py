@@ -1,6 +1,6 @@
 """The same program built in SymPy, through the op table's sympy column, and its derivatives.
 
-Tensor variables become object arrays of element symbols (w[0], w[1], ...), so broadcasting,
+Tensor variables become object arrays of element symbols (shown as w[0], w[1], ...), so broadcasting,
 slicing, @, sum and mean go through the same numpy code paths as the numbers do. SymPy is
 imported here only, and this module is imported only when a check runs.
 """
@@ -29,13 +29,42 @@ def _objarray(x):
     return x if isinstance(x, np.ndarray) and x.dtype == object else np.asarray(x, dtype=object)
 
 
+class Var(sp.Symbol):
+    """A variable or tensor element in the check. Its SymPy name is internal (_v0, _v1, ...), so a
+    user's name can never meet SymPy's or mpmath's namespace: a variable called exp, E, I or
+    DiracDelta stays a variable in lambdify's generated code, and a scalar named w[0] is not the
+    element w[0] of a tensor w. Only str() (the formulas shown to people) prints the user's name."""
+
+    __slots__ = ("shown",)
+
+    def __new__(cls, internal: str, shown: str, **assumptions):
+        obj = sp.Symbol.__xnew__(cls, internal, **assumptions)  # uncached, as Dummy: one object per variable
+        obj.shown = shown
+        return obj
+
+    def __getnewargs_ex__(self):
+        return (self.name, self.shown), self.assumptions0
+
+    def _sympystr(self, printer):
+        return self.shown
+
+    def _latex(self, printer):
+        return printer._print(sp.Symbol(self.shown))  # x1 -> x_{1}, as a Symbol of that name prints
+
+
+_serial = itertools.count()
+
+
 def element_symbols(name: str, shape) -> np.ndarray:
     if shape == ():
-        return np.asarray(sp.Symbol(name, real=True), dtype=object)
+        return np.asarray(Var(f"_v{next(_serial)}", name, real=True), dtype=object)
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(*shape):
-        out[idx] = sp.Symbol(f"{name}[{', '.join(map(str, idx))}]", real=True)
+        out[idx] = Var(f"_v{next(_serial)}", f"{name}[{', '.join(map(str, idx))}]", real=True)
     return out
+
+
+MAX_EXACT_DIGITS = 400  # past float64's range (1e308): a literal or constant this long is AD's float
 
 
 def _literal(node):
@@ -44,9 +73,51 @@ def _literal(node):
     if node.exact == "e":
         return sp.E
     if node.exact is not None:
+        if _too_long(node.exact):  # 1e99999 is inf to AD; Fraction would build 10**99999 first
+            return exact(node.value)
         fr = Fraction(node.exact)
         return sp.Rational(fr.numerator, fr.denominator)
     return np.vectorize(exact, otypes=[object])(np.asarray(node.value, dtype=np.float64))
+
+
+def _too_long(text: str) -> bool:
+    """Would the exact value of this numeric literal have more than MAX_EXACT_DIGITS digits?"""
+    mantissa, _, power = text.lower().lstrip("+-").partition("e")
+    if len(mantissa) > MAX_EXACT_DIGITS or len(power) > 5:
+        return True
+    return bool(power) and abs(int(power)) > MAX_EXACT_DIGITS
+
+
+def _huge(v) -> bool:
+    return v.is_Rational and max(abs(v.p).bit_length(), v.q.bit_length()) > MAX_EXACT_DIGITS * 3.33
+
+
+def _numeric(op, params, args):
+    """An op on SymPy numbers alone, bounded: an exact result longer than MAX_EXACT_DIGITS becomes
+    the float64 AD computes there (inf, 0 or a rounded number), and a power whose exact result
+    would be that long is never computed (9**9**9 has 370 million digits: SymPy would spend the
+    whole time budget on it). A number has no derivative, so only its rounding changes."""
+    if op.name == "pow" and _pow_too_long(*args):
+        with np.errstate(all="ignore"):
+            return exact(op.fwd(np.float64(float(args[0])), np.float64(float(args[1]))))
+    out = op.sym(sp, *args, **params)
+    return exact(float(out)) if _huge(out) else out
+
+
+def _pow_too_long(a, b) -> bool:
+    if not (a.is_Rational and b.is_Rational) or a in (0, 1, -1) or b.q > 1_000:
+        return False
+    size = max(abs(a.p).bit_length(), a.q.bit_length())  # bits of a's numerator or denominator
+    return abs(b) * size > MAX_EXACT_DIGITS * 3.33
+
+
+def _elementwise(op, params):
+    def f(*args):
+        if all(getattr(a, "is_Number", False) for a in args):
+            return _numeric(op, params, args)
+        return op.sym(sp, *args, **params)
+
+    return f
 
 
 def build(program, syms: dict, values: list | None = None) -> list:
@@ -63,7 +134,7 @@ def build(program, syms: dict, values: list | None = None) -> list:
         else:
             op, args = node.op, [out[j] for j in node.args]
             if op.elementwise:
-                f = np.frompyfunc(lambda *a, _op=op, _p=node.params: _op.sym(sp, *a, **_p), len(args), 1)
+                f = np.frompyfunc(_elementwise(op, node.params), len(args), 1)
                 out[i] = _objarray(f(*args))
             else:
                 out[i] = _objarray(op.sym(sp, *args, **node.params))
@@ -130,7 +201,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
     # (where check.py reports a non-differentiable point anyway).
     if digits is None:
         delta = {"DiracDelta": lambda x, *k: np.where(np.asarray(x) != 0, 0.0, np.nan)}
-        fn = sp.lambdify(symbols, exprs, modules=[delta, "numpy"], cse=True)
+        fn = sp.lambdify(symbols, exprs, modules=[delta, "numpy"], cse=True, dummify=True)
 
         def run64(point: list):
             with np.errstate(all="ignore"):
@@ -140,7 +211,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
     if len(exprs) <= FEW:
         return lambda point: [_evalf(e, symbols, point, digits) for e in exprs]
     delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
-    fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True)
+    fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True, dummify=True)
 
     def run(point: list):
         args = [mpmath.mpf(float(v)) for v in point]
@@ -152,7 +223,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
             out = []
             for e in exprs:
                 try:
-                    out.append(_to_float(sp.lambdify(symbols, e, modules=[delta, "mpmath"])(*args)))
+                    out.append(_to_float(sp.lambdify(symbols, e, modules=[delta, "mpmath"], dummify=True)(*args)))
                 except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                     out.append(float("nan"))  # undefined here; check.py compares it with AD's inf/nan
             return out

@@ -257,3 +257,27 @@ expect_saved = { values = 7 }
     assert case["status"] == "FAIL"
     assert case["messages"] == ["at x=[0.1, 0.2]: grad_fn of z: expected AddBackward0, got MulBackward0",
                                 "at x=[0.1, 0.2]: saved values: expected 7, got 2"]
+
+
+@pytest.mark.parametrize("case, message", [
+    ('expr = "cos(x)"\nat = { x = 1 }\nexpect = { x = "cos(" }', "error (claim): the claim for x is not a number, list or formula"),
+    ('expr = "cos(x)"\nat = { x = 1 }\nexpect = { x = "cosx" }', "error (claim): the claim for x uses 'cosx', which has no value"),
+    ('expr = "x*x"\nat = { x = 1 }\nexpect = { xx = 4 }', "error (claim): the claim names the derivative 'xx', which was not computed"),
+    ('expr = "sum(w*w)"\nat = { w = "ones(2, 2)" }\nexpect = { w = [[4.5], [4.5, 4.5]] }',
+     "error (binding): [[4.5], [4.5, 4.5]] is not a number or a rectangular list of numbers"),
+    ('expr = "(x1**2 + 2*x2)**2"\nat = { x1 = 2, x2 = 3 }\nrepeat = 2\nexpect_passes = [{ x1 = [1, 2, 3], x2 = 40 }]',
+     "pass 1: x1: expected [1, 2, 3], got 80.0"),
+])
+def test_what_the_fuzzer_found_in_a_case_stays_in_that_case(tmp_path, case, message):
+    path = write(tmp_path, GOOD_CASE + '[[case]]\nname = "b"\n' + case + "\n")
+    for extra in ([], ["--no-sympy"]):
+        d = json.loads(run("check", str(path), "--json", *extra).stdout)
+        assert [c["status"] for c in d["cases"]][0] == "pass"
+        assert any(message in m for m in d["cases"][1]["messages"]), d["cases"][1]["messages"]
+
+
+def test_a_toml_integer_too_long_to_read_is_a_file_error(tmp_path):
+    path = write(tmp_path, '[[case]]\nname = "a"\nexpr = "x"\nat = { x = ' + "1" * 5000 + " }\n")
+    r = run("check", str(path))
+    assert r.exit_code == 2
+    assert "not readable as TOML: Exceeds the limit (4300 digits) for integer string conversion" in r.stderr
