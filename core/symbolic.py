@@ -231,6 +231,40 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
     return run
 
 
+TAYLOR_FROM = 4  # a scalar's derivatives of higher order come from mpmath's Taylor coefficients
+TAYLOR_FORMULA = "(order {n}: mpmath's Taylor coefficient of SymPy's f, 30 digits; no closed form derived)"
+
+
+def taylor_keys(keys, shapes: dict, base) -> set:
+    """The derivative keys checked through Taylor coefficients: one scalar variable repeated more
+    than TAYLOR_FROM times, of a scalar output. Differentiating the formula again and again
+    swells it (exp(sin(x))*tanh(x): order 12 takes 10 s, each order twice the last), while
+    mpmath.diffs gives orders 0-20 of the same function, to 30 digits, in ~20 ms."""
+    if np.shape(base) != ():
+        return set()
+    return {k for k in keys if len(k) > TAYLOR_FROM and len(set(k)) == 1 and shapes[k[0]] == ()}
+
+
+def taylor_values(base, syms: dict, point: dict, var: str, orders, digits: int = 30) -> dict:
+    """{order: float} of d^n f / d var^n at `point`, from mpmath.diffs on SymPy's f (the other
+    variables fixed at their exact float64 values)."""
+    import mpmath
+
+    fixed = {s: sp.Float(float(v), digits) for n in syms if n != var
+             for s, v in zip(np.ravel(syms[n]), np.ravel(np.asarray(point[n], dtype=np.float64)))}
+    t = sp.Symbol("_t", real=True)
+    expr = sp.sympify(np.asarray(base)[()]).xreplace({**fixed, np.asarray(syms[var])[()]: t})
+    delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
+    f = sp.lambdify([t], expr, modules=[delta, "mpmath"])
+    top = max(orders)
+    with mpmath.workdps(digits):
+        try:
+            ds = [_to_float(d) for d in mpmath.diffs(f, mpmath.mpf(float(point[var])), top)]
+        except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+            ds = [float("nan")] * (top + 1)
+    return {n: ds[n] for n in orders}
+
+
 FEW = 8  # up to this many expressions, evalf each: generating a lambdified function costs more
 
 
