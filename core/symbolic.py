@@ -208,7 +208,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
                 return [_to_float(v) for v in fn(*[np.float64(v) for v in point])]
 
         return run64
-    if len(exprs) <= FEW:
+    if len(exprs) <= FEW and not any(_bigger_than(e, SMALL) for e in exprs):
         return lambda point: [_evalf(e, symbols, point, digits) for e in exprs]
     delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
     fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True, dummify=True)
@@ -266,6 +266,15 @@ def taylor_values(base, syms: dict, point: dict, var: str, orders, digits: int =
 
 
 FEW = 8  # up to this many expressions, evalf each: generating a lambdified function costs more
+SMALL = 200  # ... unless one has more nodes than this: then lambdify's cse wins (1,000-node tree: 3.6 s -> 1.3 s)
+
+
+def _bigger_than(expr, n: int) -> bool:
+    """Whether expr has more than n nodes, walking at most n + 1 of them."""
+    for k, _ in enumerate(sp.preorder_traversal(expr)):
+        if k >= n:
+            return True
+    return False
 
 
 def _evalf(expr, symbols, point, digits):
