@@ -97,19 +97,23 @@ def check_row(rows, what, cmd, target_s, today, stdin_text=None):
 def sympy_rows(rows, quick: bool):
     rng = random.Random(12)
     n_trees = 3 if quick else 30
-    walls, statuses = [], []
+    walls, checks, statuses = [], [], []
     for _ in range(n_trees):
         expr = tree(rng, 100)
         wall, _, out = run(AGRAD + ["grad", expr, "--x", "0.3", "--y", "-0.7", "--z", "1.1", "--json"])
         try:
-            statuses.append(json.loads(out)["check"]["status"])
+            check = json.loads(out)["check"]
+            statuses.append(check["status"])
+            checks.append(check["seconds"])
         except (ValueError, KeyError):
             statuses.append("error")
+            checks.append(float("nan"))
         walls.append(wall)
     skipped = sum(s in ("skipped", "error") for s in statuses)
-    rows.append((f"SymPy check, {n_trees} random 100-node trees", f"max {max(walls):.2f} s, median "
-                 f"{sorted(walls)[len(walls) // 2]:.2f} s, {skipped} skipped", "<= 1 s every tree",
-                 max(walls) <= 1 and not skipped, "0.4-0.9 s, 1 in 6 skipped"))
+    rows.append((f"SymPy check, {n_trees} random 100-node trees", f"check max {max(checks):.2f} s, median "
+                 f"{sorted(checks)[len(checks) // 2]:.2f} s (SymPy's import included); wall max {max(walls):.2f} s; "
+                 f"{skipped} skipped", "<= 1 s every tree (the check)",
+                 max(checks) <= 1 and not skipped, "0.4-0.9 s, 1 in 6 skipped"))
     check_row(rows, "SymPy check, random 1,000-node tree",
               AGRAD + ["grad", tree(random.Random(1000), 1000), "--x", "0.3", "--y", "-0.7", "--z", "1.1",
                        "--json"], 3, "skipped after 10 s")

@@ -150,17 +150,18 @@ def derivative(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
     expr = y[()] if y.shape == () else y
     out = np.empty(syms.shape, dtype=object)
     for idx in np.ndindex(*syms.shape):
-        out[idx] = _diff(expr, syms[idx], None)
+        out[idx] = _diff(expr, syms[idx], None, None)
     return out
 
 
 def jacobian(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
     """Shape y.shape + syms.shape."""
     out = np.empty(y.shape + syms.shape, dtype=object)
+    memo: dict = {}
     for i in np.ndindex(*y.shape):
         terms = _terms_by_symbol(y[i]) if syms.size > 1 else None
         for j in np.ndindex(*syms.shape):
-            out[i + j] = _diff(y[i], syms[j], terms)
+            out[i + j] = _diff(y[i], syms[j], terms, memo)
     return out
 
 
@@ -177,11 +178,27 @@ def _terms_by_symbol(expr) -> dict | None:
     return out
 
 
-def _diff(expr, s, terms):
+def _diff(expr, s, terms, memo):
+    """d expr / d s. A sum's entry differentiates only its own terms, and through `memo` once per
+    shape of them: sum(sin(x)*exp(y)) has one term shape for all its elements, so its symbols
+    are renamed to placeholders (_T0, _T1, ... in the order of their printed names, with the
+    same assumptions), differentiated once, and renamed back. Renaming commutes with diff: the
+    formulas are the same as differentiating each entry."""
     if terms is None:
         return sp.diff(expr, s)
     own = terms.get(s)
-    return sp.diff(sp.Add(*own), s) if own else sp.Integer(0)
+    if not own:
+        return sp.Integer(0)
+    group = sp.Add(*own)
+    if memo is None:
+        return sp.diff(group, s)
+    free = sorted(group.free_symbols, key=str)
+    tmpl = {v: sp.Symbol(f"_T{k}", **v.assumptions0) for k, v in enumerate(free)}
+    key = (group.xreplace(tmpl), tmpl[s])
+    d = memo.get(key)
+    if d is None:
+        d = memo[key] = sp.diff(*key)
+    return d.xreplace({t: v for v, t in tmpl.items()})
 
 
 def evaluator(symbols: list, exprs: list, digits: int | None = 30):
@@ -190,18 +207,19 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
     or, with digits=None, in plain float64 as AD itself computes."""
     import mpmath
 
-    # Element symbols are named like x[0], which is no Python identifier, and lambdify renames
-    # each one in every expression (a walk per symbol per expression: 16 s for 600 entries over
-    # 900 symbols). One walk per expression with all the renames at once does the same.
-    safe = [sp.Symbol(f"_v{k}", real=True) for k in range(len(symbols))]
-    rename = dict(zip(symbols, safe))
-    exprs = [sp.sympify(e).xreplace(rename) for e in exprs]
+    # lambdify names each argument by printing it, and a Var prints as the user's name (x[0]),
+    # no Python identifier: it then renames that symbol in every expression, one walk per symbol
+    # per expression (16 s for 600 entries over 900 symbols). One walk per expression, with
+    # every symbol renamed to a plain identifier at once, does the same; and as _a0, _a1, ... no
+    # argument can meet a name of numpy or mpmath, so dummify (a walk per symbol again) is not needed.
+    safe = [sp.Symbol(f"_a{k}", **getattr(v, "assumptions0", {})) for k, v in enumerate(symbols)]
+    exprs = [sp.sympify(e).xreplace(dict(zip(symbols, safe))) for e in exprs]
     symbols = safe
     # Second derivatives of Max/Min/Abs/relu hold DiracDelta: 0 off the kink, undefined on it
     # (where check.py reports a non-differentiable point anyway).
     if digits is None:
         delta = {"DiracDelta": lambda x, *k: np.where(np.asarray(x) != 0, 0.0, np.nan)}
-        fn = sp.lambdify(symbols, exprs, modules=[delta, "numpy"], cse=True, dummify=True)
+        fn = sp.lambdify(symbols, exprs, modules=[delta, "numpy"], cse=True)  # _a0, _a1, ...: no dummies needed
 
         def run64(point: list):
             with np.errstate(all="ignore"):
@@ -211,7 +229,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
     if len(exprs) <= FEW and not any(_bigger_than(e, SMALL) for e in exprs):
         return lambda point: [_evalf(e, symbols, point, digits) for e in exprs]
     delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
-    fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True, dummify=True)
+    fn = sp.lambdify(symbols, exprs, modules=[delta, "mpmath"], cse=True)
 
     def run(point: list):
         args = [mpmath.mpf(float(v)) for v in point]
@@ -223,7 +241,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
             out = []
             for e in exprs:
                 try:
-                    out.append(_to_float(sp.lambdify(symbols, e, modules=[delta, "mpmath"], dummify=True)(*args)))
+                    out.append(_to_float(sp.lambdify(symbols, e, modules=[delta, "mpmath"])(*args)))
                 except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                     out.append(float("nan"))  # undefined here; check.py compares it with AD's inf/nan
             return out
