@@ -75,3 +75,19 @@ def test_unit_seed_gives_the_same_numbers_as_an_explicit_product():
     twice = agrad.grad("exp(x)*sin(x)", x=x, grad_output=2.0, check=False).gradients["x"]
     assert np.array_equal(twice, 2 * seeded)
     assert np.array_equal(seeded, np.exp(x) * np.cos(x) + np.sin(x) * np.exp(x))
+
+
+def test_sum_entries_differentiated_by_term_shape_give_sympys_formulas():
+    import sympy as sp
+
+    from agrad import symbolic as S
+    from agrad.program import compile_source
+
+    prog = compile_source("sum(sin(x)*exp(y) + x**2) + sum(x*x*y) + x[0]*y[2]")
+    syms = S.symbols_of({"x": (4,), "y": (4,)})
+    base = S.build(prog, syms)[prog.output]
+    for name in ("x", "y"):
+        got = S.jacobian(base, syms[name])
+        for j in range(4):
+            want = sp.diff(base[()], syms[name][j])
+            assert sp.simplify(got[j] - want) == 0 and str(got[j]) == str(want)
