@@ -11,7 +11,8 @@ import time
 
 import click
 
-from agrad.cli.main import EXIT_FAILED, EXIT_INPUT, EXIT_OK, BindingCommand, _bindings, _console, _errors, _read_expr
+from agrad.cli.main import (EXIT_FAILED, EXIT_INPUT, EXIT_OK, BindingCommand, _bindings, _console, _errors,
+                            _force_option, _read_expr)
 
 DESCEND_HELP = """Minimize the scalar EXPR over the parameters --wrt, from their bound values.
 
@@ -123,9 +124,10 @@ def _betas(text):
               help="Check the gradient at the starting point against SymPy.")
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take before the check is skipped.")
+@_force_option
 @click.pass_context
 def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plot_file, save_file, fmt, as_json,
-                precision, check, check_timeout, **opts):
+                precision, check, check_timeout, force, **opts):
     fmt = "json" if as_json else fmt
     with _errors(fmt):
         from agrad import descend
@@ -144,13 +146,14 @@ def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plo
             if progress is not None:
                 progress.close()
         if plot_file:
-            _plot_file(result, plot_file)
+            _plot_file(result, plot_file, force=force)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     if save_file:
         from agrad.cli.render_descend import save_npz
 
-        save_npz(result, save_file)
+        with _errors(fmt):
+            save_npz(result, save_file, force=force)
     from agrad.cli import render_descend as R
 
     if fmt == "json":
@@ -171,7 +174,7 @@ def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plo
 def _optimizer_options(optimizer, opts) -> dict:
     """The options given on the command line, by torch's names; one the optimizer does not
     have is an error (torch would raise a TypeError for the keyword)."""
-    from agrad.errors import AgradError
+    from agrad import AgradError
 
     out = {}
     for key, value in opts.items():
@@ -190,7 +193,7 @@ def _optimizer_options(optimizer, opts) -> dict:
 def _wrt(ctx, var, bindings, wrt):
     """The parameters: --wrt, or every variable given a value on the command line (not @file)."""
     from agrad.cli.main import _wrt_list
-    from agrad.errors import AgradError
+    from agrad import AgradError
 
     if wrt is not None:
         return _wrt_list(wrt), None
@@ -206,13 +209,13 @@ def _wrt(ctx, var, bindings, wrt):
     return params, "the values given on the command line" + (", not @file data" if files else "")
 
 
-def _plot_file(result, path):
+def _plot_file(result, path, *, force: bool):
     from agrad.cli.plot import file_plot, spans_decades
     from agrad.cli.render_descend import loss_series
 
     series = loss_series(result)
     file_plot(path, series, title=f"loss: {result.expression}"[:80], xlabel="step", ylabel="loss",
-              logy=spans_decades(series[0][2]))
+              logy=spans_decades(series[0][2]), force=force)
 
 
 def _plot_terminal(result, console):

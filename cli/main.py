@@ -17,7 +17,9 @@ Exit codes:
   0  every derivative computed and every check passed
   1  a check or an expectation failed (AD, SymPy and the claim disagree)
   2  bad input or usage: a parse error, an unknown name, a bad value,
-     backward twice without --retain-graph, a non-scalar output without a seed"""
+     backward twice without --retain-graph, a non-scalar output without a seed,
+     output that cannot be written
+  130 Ctrl-C; 141 the output pipe was closed (| head): a quiet stop"""
 
 
 class BindingCommand(click.Command):
@@ -111,6 +113,13 @@ def _function_list(indent: str = "  ") -> str:
 _FUNCTIONS = _function_list()
 
 
+def _force_option(f):
+    return click.option("--force", is_flag=True,
+                        help="Replace files that already exist (--save, --dot, --junit, plot and graph files). "
+                             "Without it an existing file is left alone and the run stops with exit 2. Files "
+                             "are written whole or not at all (a temporary file renamed into place).")(f)
+
+
 # ---- your own functions (--lib) and random values (--seed): functions.py, rng.py -----------------
 def _function_options(f):
     f = click.option("--seed", type=click.IntRange(0, 2**63 - 1), metavar="N",
@@ -154,7 +163,7 @@ def _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures):
         result = agrad.pointwise(_read_expr(expr), at=_bindings(ctx, var), wrt=_wrt_list(wrt), order=order,
                                  check=check, points=pictures["points_file"])
         if pictures["plot_file"]:
-            rp.to_file(result, pictures["plot_file"])
+            rp.to_file(result, pictures["plot_file"], force=pictures["force"])
         if pictures["plot"]:
             rp.plot_series(result)  # refuses before anything is printed
     if fmt == "json":
@@ -182,7 +191,7 @@ def _pictures_after(result, fmt, precision, pictures):
         from agrad.cli.render_pictures import write_graph_file
 
         with _errors(fmt):
-            write_graph_file(result, pictures["graph_file"], precision)
+            write_graph_file(result, pictures["graph_file"], precision, force=pictures["force"])
     if fmt == "mermaid":
         from agrad.cli.render_pictures import to_mermaid
 
@@ -237,6 +246,14 @@ one it is a coarse node that recomputes its body in backward.
   agrad grad "def muladd(w, x, b) = w*x + b; backward muladd = g*x, g*w, g;
     muladd(w, x, b)" --w 0.5 --x 1 --b 0.2 --wrt w,b
 
+\b
+--format plain: a first line `value F` (f's value), then `NAME V...` per
+derivative (x, or x,y for a mixed partial), an array's entries
+space-separated, row-major; nan, inf, -inf as awk reads them.
+--format csv: derivative,index,value rows, f's value first (named value),
+index space-separated ("" for a scalar). With both, a failed --expect
+claim or check is also named on stderr.
+
 {EXIT_CODES}
 """
 
@@ -263,9 +280,6 @@ one it is a coarse node that recomputes its body in backward.
               help="Write the graph as Graphviz DOT (each node's value and gradient) to this file.")
 @click.option("--save", "save_file", type=click.Path(dir_okay=False, writable=True),
               help="Write every value, gradient and derivative in full to this .npz file (numpy.load reads it).")
-@click.option("--full", is_flag=True, help="JSON: every intermediate value and gradient in full; without it an "
-                                          "array of more than 10,000 elements is summarized (shape, min, max, "
-                                          "mean, norm). Gradients are always in full; --save writes everything.")
 @click.option("--fuse", is_flag=True, help="Fuse chains of elementwise ops into nodes that save only their input "
                                           "and recompute the chain in backward (checkpointing).")
 @click.option("--dtype", type=click.Choice(["float64", "float32", "float16", "int64", "int32"]), default="float64",
@@ -278,15 +292,19 @@ one it is a coarse node that recomputes its body in backward.
 @click.option("--atol", type=float, help="Absolute tolerance of the check (default: from the dtype's epsilon).")
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take before the check is skipped.")
+@click.option("--full", is_flag=True, help="Everything in full: every derivative in the table (past 30 a summary) "
+                                          "and every graph node in --json (past 1,000 the first and last 500), "
+                                          "every element of its value and grad (past 10,000 a summary: shape, "
+                                          "min, max, mean, norm). Gradients are always in full.")
 @_output_options
 @_function_options
 @_picture_options
+@_force_option
 @click.pass_context
 def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat, backward_n, retain_graph,
-             zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, fmt, as_json,
-             precision, lib_files, seed, **pictures):
+             zero_grad, show_graph, dot_file, save_file, fuse, dtype, expect, check, rtol, atol, check_timeout, full,
+             fmt, as_json, precision, lib_files, seed, **pictures):
     fmt = "json" if as_json else fmt
-    full = pictures.pop("full")  # --full (JSON's intermediates), kept out of the long signature
     if pictures["pointwise"] or pictures["points_file"]:
         return _pointwise(ctx, expr, var, wrt, order, check, fmt, precision, pictures)
     with _errors(fmt):
@@ -301,17 +319,18 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             latex=fmt == "latex")
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
-    if save_file:
+    with _errors(fmt):  # files first: a refused --save stops the run before anything is printed
         from agrad.cli import render
+        from agrad.cli.files import write_atomic
 
-        render.save_npz(result, save_file)
-    if dot_file:
-        from agrad.cli import render
-
-        with open(dot_file, "w", encoding="utf-8") as fh:
-            fh.write(render.to_dot(result, precision))
+        if save_file:
+            render.save_npz(result, save_file, force=pictures["force"])
+        if dot_file:
+            write_atomic(dot_file, render.to_dot(result, precision), force=pictures["force"])
     if fmt not in ("mermaid", "latex"):
         _emit(result, fmt, precision, full=full)
+    if fmt in ("plain", "csv"):  # a script sees the exit code; a person should see which claim failed
+        _failures_to_stderr(result)
     _pictures_after(result, fmt, precision, pictures)
     if show_graph and fmt == "table":
         from agrad.cli import render
@@ -354,13 +373,18 @@ Examples:
               help="Check every derivative against SymPy (claims are checked either way).")
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take per point before its check is skipped.")
+@_force_option
 @click.pass_context
-def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
+def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
     import agrad
     from agrad.cli import render
 
     with _errors("json" if as_json else "table"):
         files = _derivation_files(paths)
+        if junit:  # refuse a report file that cannot be written before the run, not after it
+            from agrad.cli.files import target_of
+
+            target_of(junit, force=force)
     console = None if as_json else _console()
     results, file_errors = [], []
 
@@ -373,12 +397,17 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout):
         try:
             agrad.check_file(f, sympy=use_sympy, check_timeout=check_timeout, on_result=show)
         except agrad.AgradError as exc:  # this file cannot be read as derivations: say so, run the others
+            if exc.kind == "usage":  # the command's own options are wrong (--check-timeout): once, and stop
+                report_error(exc, as_json)
+                ctx.exit(EXIT_INPUT)
             file_errors.append(exc)
             click.echo(f"error: {exc.message}", err=True)
     summary = render.check_summary(results, file_errors)
     if junit:
-        with open(junit, "w", encoding="utf-8") as fh:
-            fh.write(render.junit_xml(results, file_errors))
+        from agrad.cli.files import write_atomic
+
+        with _errors("json" if as_json else "table"):
+            write_atomic(junit, render.junit_xml(results, file_errors), force=force)
     if as_json:
         click.echo(render.to_json({"cases": [render.case_dict(r) for r in results], "summary": summary,
                                    "ok": summary["ok"]}))
@@ -465,7 +494,10 @@ def _read_expr(expr: str) -> str:
     if expr == "-":
         from agrad import read_source
 
-        return read_source(sys.stdin).strip()
+        expr = read_source(sys.stdin).strip()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # _bindings asks whether a --NAME that looks like a typo names a variable of it
+        ctx.meta.setdefault("agrad.sources", []).append(expr)
     return expr
 
 
@@ -484,7 +516,36 @@ def _bindings(ctx, var) -> dict:
         if name in out:
             raise AgradError(f"'{name}' is bound twice", kind="binding")
         out[name] = value
+    _typos(ctx, [name for name, _ in ctx.meta.get("agrad.bindings", [])])
     return out
+
+
+def _typos(ctx, names):
+    """`--ordr 2` binds a variable 'ordr' only if the expression uses one; otherwise it is a
+    mistyped option and says so (-v NAME=VALUE binds without this test)."""
+    import difflib
+
+    from agrad import AgradError, parse
+
+    options = {o[2:].replace("-", "_"): o for p in ctx.command.get_params(ctx) if isinstance(p, click.Option)
+               for o in p.opts + p.secondary_opts if o.startswith("--")}
+    suspects = {}
+    for name in names:  # difflib over the few option names: microseconds; parsing only for a suspect
+        close = difflib.get_close_matches(name.replace("-", "_"), options, n=1, cutoff=0.75)
+        if close:
+            suspects[name] = options[close[0]]
+    if not suspects:
+        return
+    used = set()
+    for source in ctx.meta.get("agrad.sources", []):
+        try:
+            used |= set(parse(source).variables)
+        except AgradError:  # unparsable (or calls --lib functions): the run itself will say why
+            return
+    for name, option in suspects.items():
+        if name not in used:
+            raise AgradError(f"no such option --{name} (did you mean {option}?); the expression has no variable "
+                             f"'{name}' to bind (-v '{name}=VALUE' binds one anyway)", kind="usage")
 
 
 def _wrt_list(wrt):
@@ -500,13 +561,14 @@ def _console():
 
     # Piped or captured output has no terminal width to follow; 80 columns would fold formulas.
     width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-    return Console(highlight=False, soft_wrap=False, width=width)
+    # emoji=False: ":smile:" in an expression or a case name is text, like every other user text
+    return Console(highlight=False, soft_wrap=False, width=width, emoji=False)
 
 
-def _emit(result, fmt: str, precision: int, *, full: bool = True):
+def _emit(result, fmt: str, precision: int, full: bool = False):
     from agrad.cli import render
 
-    if fmt == "json":  # indented for a person at a terminal, compact when piped (a 1e6 array: 1e6 lines less)
+    if fmt == "json":  # orjson's bytes: indented at a terminal, compact when piped (render_json.py)
         from agrad.cli.render_json import dumps_bytes
 
         click.echo(dumps_bytes(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
@@ -515,7 +577,22 @@ def _emit(result, fmt: str, precision: int, *, full: bool = True):
     elif fmt == "csv":
         click.echo(render.to_csv(result), nl=False)
     else:
-        render.render_table(result, _console(), precision)
+        render.render_table(result, _console(), precision, full=full)
+
+
+def _failures_to_stderr(result):
+    """One line per failed claim or disagreeing derivative (plain and csv print numbers only)."""
+    from agrad.cli.safe import plain
+
+    for key, claim in (result.expect or {}).items():
+        if not claim.ok:
+            click.echo(f"claim failed: d/{plain(key)}: {plain(claim.detail, newlines=False)}", err=True)
+    for item in result.check.items:
+        if item.verdict == "mismatch":
+            click.echo(f"check failed: d/{plain(item.key)}: {plain(item.note, newlines=False)}", err=True)
+    for rule in result.check.rules:
+        if rule.verdict == "mismatch":
+            click.echo(f"check failed: {plain(rule.text, newlines=False)}", err=True)
 
 
 class _errors:
@@ -586,28 +663,95 @@ def report_error(exc, as_json: bool):
 
 def main(argv=None):
     """Entry point: click's own usage errors keep exit 2; nothing escapes as a traceback."""
+    import errno
+
+    from agrad.cli import safe
+
     args = sys.argv[1:] if argv is None else argv
+    safe.fit_streams()  # an ASCII terminal gets d and ok for ∂ and ✓, not a UnicodeEncodeError
+    bad = safe.bad_argument(args)
+    if bad:
+        click.echo(f"error: {bad}", err=True)
+        sys.exit(EXIT_INPUT)
     try:
-        code = cli.main(args=args, prog_name="agrad", standalone_mode=False)
+        try:
+            code = cli.main(args=args, prog_name="agrad", standalone_mode=False)
+        except SystemExit as e:
+            # click ends a run whose stdout pipe closed with exit 1, which here means "a check failed"
+            if isinstance(e.__context__, OSError) and e.__context__.errno == errno.EPIPE:
+                raise BrokenPipeError(errno.EPIPE, "broken pipe") from None
+            raise
+        sys.stdout.flush()  # a full disk shows here, inside the handlers, not at interpreter exit
     except click.ClickException as e:
         if "--json" in args or "--format=json" in args:
-            click.echo(json.dumps({"error": {"type": "usage", "message": e.format_message(), "column": None},
-                                   "ok": False}, indent=2))
+            click.echo(json.dumps({"error": {"type": "usage", "message": safe.plain(e.format_message()),
+                                             "column": None}, "ok": False}, indent=2))
         else:
+            message = safe.plain(e.format_message())  # an option's value quoted back is text, not escapes
+            e.format_message = lambda: message
             e.show()
         sys.exit(EXIT_INPUT)
-    except click.Abort:
+    except click.Abort as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _interrupted()
         click.echo("aborted", err=True)
         sys.exit(EXIT_INPUT)
     except KeyboardInterrupt:
-        sys.exit(130)
+        _interrupted()
+    except BrokenPipeError:
+        _quiet_pipe()
     except RecursionError:
         click.echo("error: the input is nested too deeply to process", err=True)
         sys.exit(EXIT_INPUT)
     except MemoryError:
         click.echo("error: out of memory; use smaller arrays", err=True)
         sys.exit(EXIT_INPUT)
+    except UnicodeDecodeError as e:
+        click.echo(f"error: the input is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
+                   f"agrad reads expressions, values and files as UTF-8", err=True)
+        sys.exit(EXIT_INPUT)
+    except OSError as e:  # a write that failed: a full disk, a closed stream, a file that cannot be made
+        if e.errno == errno.EPIPE:
+            _quiet_pipe()
+        what = f"cannot write {e.filename}" if e.filename else "cannot write the output"
+        _stderr_line(f"error: {what}: {e.strerror or e}")
+        _silence_stdout()
+        sys.exit(EXIT_INPUT)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+EXIT_PIPE, EXIT_INTERRUPT = 141, 130  # as a shell reports a process ended by SIGPIPE / SIGINT
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so the interpreter's final flush of unwritten output cannot
+    fail again (Python's documented recipe for a closed pipe)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's capture)
+        pass
+
+
+def _quiet_pipe():
+    """The reader closed the pipe (`agrad ... | head -1`): stop quietly, as `head` expects."""
+    _silence_stdout()
+    sys.exit(EXIT_PIPE)
+
+
+def _interrupted():
+    _stderr_line("interrupted (Ctrl-C)")
+    sys.exit(EXIT_INTERRUPT)
+
+
+def _stderr_line(text: str):
+    try:
+        click.echo(text, err=True)
+    except OSError:  # stderr is gone too: the exit code still tells
+        pass
+
 
 from agrad.cli import bench as _bench  # noqa: E402,F401  agrad bench (cli/bench.py) registers itself
 from agrad.cli.descend import descend_cmd  # noqa: E402  (registered last: it imports this module)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from agrad.errors import AgradError
+from agrad import AgradError
 
 PLOT_EXTRA = 'pip install "agrad[plot]"'
 _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")
@@ -80,7 +80,7 @@ def terminal_plot(series, *, title: str = "", xlabel: str = "", ylabel: str = ""
 
 
 def file_plot(path, series, *, title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False,
-              size=(8.0, 5.0), dpi: int = 100, marks=()) -> None:
+              size=(8.0, 5.0), dpi: int = 100, marks=(), force: bool = False) -> None:
     """The curves written to `path` (.png, .svg or .pdf) with matplotlib, the optional extra."""
     suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
     if suffix not in ("png", "svg", "pdf"):
@@ -110,10 +110,8 @@ def file_plot(path, series, *, title: str = "", xlabel: str = "", ylabel: str = 
         if any(label for label, _, _ in series):
             ax.legend()
         fig.tight_layout()
-        try:
-            fig.savefig(path)
-        except OSError as exc:
-            raise AgradError(f"cannot write the plot file {str(path)!r}: {exc.strerror or exc}",
-                             kind="usage") from None
+        from agrad.cli.files import write_atomic
+
+        write_atomic(path, lambda fh: fig.savefig(fh, format=suffix), force=force)
     finally:
         mplt.close(fig)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from agrad.cli.safe import literal
+
 TICK, CROSS, KINK = "✓", "✗", "~"
 
 
@@ -19,7 +21,14 @@ TICK, CROSS, KINK = "✓", "✗", "~"
 def jsonable(v):
     """numpy values as JSON: full float64 precision (shortest repr), nested lists for arrays,
     and the strings "NaN", "Infinity", "-Infinity" where JSON has no number."""
-    if v is None or isinstance(v, (bool, str)):
+    t = type(v)
+    if t is float:  # the common cases first: to_json walks data result_dict already converted
+        return v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
+    if v is None or t is str or t is bool or t is int:
+        return v
+    if t is list and all(type(x) is int or (type(x) is float and math.isfinite(x)) for x in v):
+        return v
+    if isinstance(v, (bool, str)):
         return v
     if isinstance(v, dict):
         return {str(k): jsonable(x) for k, x in v.items()}
@@ -31,6 +40,8 @@ def jsonable(v):
     if a.dtype == object:
         return jsonable(a.tolist())
     if a.ndim:
+        if a.dtype.kind in "iub" or (a.dtype.kind == "f" and np.isfinite(a).all()):
+            return a.tolist()  # numpy converts in C: a million entries in milliseconds
         return [jsonable(x) for x in a]
     x = a.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -55,18 +66,35 @@ def fmt(v, digits: int = 8) -> str:
     return body
 
 
-def _plain_number(v) -> str:
-    from agrad.cli.render_json import dumps  # arrays written in C: 2e7 floats in seconds, not minutes
+def cell(v, digits: int = 8) -> str:
+    """fmt() for a rich table or line: "[nan, 1]" would otherwise be read as a style tag."""
+    return literal(fmt(v, digits))
 
-    return dumps(v, indent=False)
+
+def _plain_numbers(v) -> str:
+    """Every entry (row-major), space-separated, as awk, numpy.loadtxt and float() read them:
+    shortest round-trip repr, and inf, -inf, nan."""
+    return " ".join(map(repr, np.asarray(v, dtype=np.float64).ravel().tolist()))
 
 
 # ---- json -------------------------------------------------------------------------------------
-def result_dict(r, *, full: bool = True) -> dict:
-    """The JSON object of a grad result; with full=False an intermediate's value or grad of more
-    than render_json.SUMMARY_OVER elements is {"summary": {shape, dtype, finite, min, max, mean,
-    norm}} (gradients and derivatives are always in full)."""
-    from agrad.cli.render_json import shown
+MAX_JSON_NODES = 1_000  # intermediates printed without --full: the first and last 500
+
+
+def _shown_nodes(r, full: bool) -> list:
+    if full or len(r.nodes) <= MAX_JSON_NODES:
+        return list(r.nodes)
+    half = MAX_JSON_NODES // 2
+    return list(r.nodes[:half]) + list(r.nodes[-half:])
+
+
+def result_dict(r, full: bool = False) -> dict:
+    """The result as JSON data; past MAX_JSON_NODES graph nodes only the first and last 500 are
+    listed (with "intermediates_omitted") unless full=True, and an intermediate's value or grad
+    of more than render_json.SUMMARY_OVER elements is {"summary": {shape, dtype, finite, min, max,
+    mean, norm}} (gradients and derivatives are always in full). Arrays stay numpy arrays:
+    render_json writes them in C, to_json converts them."""
+    from agrad.cli.render_json import shown as summarized
 
     check = {
         "status": r.check.status,
@@ -85,6 +113,8 @@ def result_dict(r, *, full: bool = True) -> dict:
         check["rules"] = [{"function": i.function, "input": i.input, "node": i.node, "rule": i.rule, "ours": i.ours,
                            "sympy": i.sympy, "formula": i.formula, "fd": i.fd, "error": i.error,
                            "verdict": i.verdict, "text": i.text} for i in r.check.rules]
+    shown = _shown_nodes(r, full)
+    keep = None if len(shown) == len(r.nodes) else {n.index for n in shown}
     out = {
         "expression": r.expression,
         "value": r.value,
@@ -94,14 +124,16 @@ def result_dict(r, *, full: bool = True) -> dict:
         "gradients": r.gradients,
         "derivatives": r.derivatives,
         "intermediates": [
-            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": shown(n.value, full),
-             "grad": shown(n.grad, full),
+            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": summarized(n.value, full),
+             "grad": summarized(n.grad, full),
              "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.grad_fn,
              "detached": n.detached, "next": n.parents}
-            for n in r.nodes
+            for n in shown
         ],
         "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
-                    "intermediates": {str(k): shown(v, full) for k, v in p.intermediates.items()}} for p in r.passes],
+                    "intermediates": {str(k): summarized(v, full) for k, v in p.intermediates.items()
+                                      if keep is None or k in keep}}
+                   for p in r.passes],
         "output": r.output.index,
         "saved": r.saved,
         "order": r.order,
@@ -112,6 +144,10 @@ def result_dict(r, *, full: bool = True) -> dict:
         "warnings": r.warnings,
         "ok": r.ok,
     }
+    if keep is not None:
+        out["intermediates_omitted"] = {"count": len(r.nodes) - len(shown), "first": shown[MAX_JSON_NODES // 2 - 1].index + 1,
+                                        "last": shown[MAX_JSON_NODES // 2].index - 1,
+                                        "why": f"over {MAX_JSON_NODES:,} nodes; --full lists every one"}
     if r.hessian is not None:
         out["hessian"] = r.hessian
     if r.expect is not None:
@@ -122,28 +158,67 @@ def result_dict(r, *, full: bool = True) -> dict:
         from agrad.cli.render_explain import explain_dict
 
         out["explain"] = explain_dict(r.explanation)
-    return out  # arrays stay arrays: to_json writes them in C (render_json)
+    return out
 
 
-def to_json(data, *, indent: bool = True) -> str:
-    from agrad.cli.render_json import dumps
+def to_json(data) -> str:
+    """Indented JSON whose arrays of numbers stay on one line each, written by json's C encoder
+    (json.dumps with indent= runs in pure Python: 10 s for a million numbers)."""
+    out: list = []
+    _dump(jsonable(data), 0, out)
+    return "".join(out)
 
-    return dumps(data, indent=indent)
+
+def _flat(v: list) -> bool:
+    """A list holding no dict at any depth: numbers, strings, nested lists of them."""
+    return all(not isinstance(x, dict) and (not isinstance(x, list) or _flat(x)) for x in v)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def _dump(v, depth: int, out: list):
+    if isinstance(v, dict) and v:
+        pad = "\n" + "  " * (depth + 1)
+        out.append("{")
+        for i, (k, x) in enumerate(v.items()):
+            out.append(("," if i else "") + pad + _encode(k) + ": ")
+            _dump(x, depth + 1, out)
+        out.append("\n" + "  " * depth + "}")
+    elif isinstance(v, list) and v and not _flat(v):
+        pad = "\n" + "  " * (depth + 1)
+        out.append("[")
+        for i, x in enumerate(v):
+            out.append(("," if i else "") + pad)
+            _dump(x, depth + 1, out)
+        out.append("\n" + "  " * depth + "]")
+    elif type(v) is float:
+        out.append(float.__repr__(v))  # what json writes for a finite float, without its call overhead
+    elif type(v) is int:
+        out.append(int.__repr__(v))
+    else:
+        out.append(_encode(v))
 
 
 # ---- plain / csv --------------------------------------------------------------------------------
 def to_plain(r) -> str:
-    """One `name value` line per derivative, for shell scripts (`read name value`)."""
-    lines = [f"{k} {_plain_number(v)}" for k, v in (r.derivatives if r.order > 1 else r.gradients).items()]
-    return "\n".join(lines) + ("\n" if lines else "")
+    """For shell scripts (`read name value`): a first line `value F` (f's own value), then one
+    `NAME V...` line per derivative (NAME is x, or x,y for a mixed partial). An array's
+    entries follow its name space-separated, row-major; inf, -inf and nan as awk reads them."""
+    lines = [f"value {_plain_numbers(r.value)}"]
+    lines += [f"{k} {_plain_numbers(v)}" for k, v in (r.derivatives if r.order > 1 else r.gradients).items()]
+    return "\n".join(lines) + "\n"
 
 
 def to_csv(r) -> str:
+    """derivative,index,value rows: first f's own value (derivative "value"), then each
+    derivative's entries; index is the entry's position, space-separated ("" for a scalar)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["derivative", "index", "value"])
-    source = r.derivatives if r.order > 1 else r.gradients
-    for k, v in source.items():
+    # f's own value first, then the derivatives (a variable named value comes after: pairs, not a dict)
+    rows = [("value", r.value)] + list((r.derivatives if r.order > 1 else r.gradients).items())
+    for k, v in rows:
         a = np.asarray(v)
         for idx in np.ndindex(*a.shape):
             w.writerow([k, " ".join(map(str, idx)), repr(float(a[idx]))])
@@ -171,10 +246,13 @@ def _sup(n: int) -> str:
     return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def render_table(r, console, digits: int = 8, show_passes: bool = True):
+MAX_TABLE_DERIVATIVES = 30  # rows of the check table without --full (every disagreement is always shown)
+
+
+def render_table(r, console, digits: int = 8, show_passes: bool = True, full: bool = False):
     from rich.table import Table
 
-    g = Table(title=f"agrad: y = {r.expression if len(r.expression) < 70 else r.expression[:67] + '...'}",
+    g = Table(title=f"agrad: y = {literal(r.expression if len(r.expression) < 70 else r.expression[:67] + '...')}",
               title_justify="left", header_style="bold")
     for col, just in (("#", "right"), ("name", "left"), ("expression", "left"), ("grad_fn", "left"),
                       ("value", "right"), ("∂y/∂node", "right"), ("", "left")):
@@ -196,8 +274,9 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         else:
             notes.append("non-leaf")
         style = "bold" if n.index == r.output.index else None
-        g.add_row(str(n.index), n.name or "", n.expr, n.op if n.op not in ("leaf", "const") else "None",
-                  fmt(n.value, digits), fmt(n.grad, digits), ", ".join(notes), style=style)
+        # grad_fn as PyTorch (and the JSON) report it: None for leaves and for what needs no gradient
+        g.add_row(str(n.index), literal(n.name or ""), literal(n.expr), n.grad_fn or "None",
+                  cell(n.value, digits), cell(n.grad, digits), ", ".join(notes), style=style)
     console.print(g)
     if r.passes and show_passes and len(r.passes) > 1:
         # leaves accumulate (.grad); non-leaf gradients belong to their pass (named ones first, a few)
@@ -209,12 +288,12 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         for v in r.wrt:
             p.add_column(v, justify="right", overflow="fold")
         for n in inner:
-            p.add_column(f"{n.name or n.expr} (non-leaf)", justify="right", overflow="fold")
+            p.add_column(f"{literal(n.name or n.expr)} (non-leaf)", justify="right", overflow="fold")
         for ps in r.passes:
-            p.add_row(str(ps.number), str(ps.forward), *[fmt(ps.gradients[v], digits) for v in r.wrt],
-                      *[fmt(ps.intermediates.get(n.index), digits) for n in inner])
+            p.add_row(str(ps.number), str(ps.forward), *[cell(ps.gradients[v], digits) for v in r.wrt],
+                      *[cell(ps.intermediates.get(n.index), digits) for n in inner])
         console.print(p)
-    render_check(r, console, digits)
+    render_check(r, console, digits, full=full)
     if r.expect is not None:
         render_claims(r.expect, console, digits)
     extra = []
@@ -226,14 +305,24 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True):
         extra.append(f"order {r.order} by {'Taylor-mode series' if r.method == 'taylor' else 'nested reverse mode'}"
                      f"; derivative graph: {r.graph_nodes:,} nodes")
     for pr in r.problems:
-        extra.append(f"[yellow]{pr.kind} {pr.what} first produced at node {pr.node}: {pr.expr}[/]")
+        extra.append(f"[yellow]{pr.kind} {pr.what} first produced at node {pr.node}: {literal(pr.expr)}[/]")
     if r.random_seed is not None:
         extra.append(f"random values drawn with --seed {r.random_seed}")
     for line in extra:
         console.print(line, highlight=False)
 
 
-def render_check(r, console, digits: int):
+def _summarized(items: list, full: bool) -> tuple[list, int]:
+    """(rows to show, how many were left out): past MAX_TABLE_DERIVATIVES the first ones and
+    every item that is not a plain agreement, in table order."""
+    if full or len(items) <= MAX_TABLE_DERIVATIVES:
+        return items, 0
+    keep = set(range(MAX_TABLE_DERIVATIVES)) | {k for k, i in enumerate(items) if i.verdict != "ok"}
+    shown = [i for k, i in enumerate(items) if k in keep]
+    return shown, len(items) - len(shown)
+
+
+def render_check(r, console, digits: int, full: bool = False):
     from rich.table import Table
 
     c = r.check
@@ -241,13 +330,16 @@ def render_check(r, console, digits: int):
         console.print("check: off (--no-check)")
         return
     if c.status == "skipped" and not c.items:  # nothing to compare at all
-        console.print(f"[yellow]check skipped: {c.reason}[/]", highlight=False)
+        console.print(f"[yellow]check skipped: {literal(c.reason)}[/]", highlight=False)
         rows = [(k, v) for k, v in r.derivatives.items()]
+        left = 0 if full or len(rows) <= MAX_TABLE_DERIVATIVES else len(rows) - MAX_TABLE_DERIVATIVES
         t = Table(header_style="bold")
         t.add_column("derivative")
         t.add_column("AD", justify="right", overflow="fold")
-        for k, v in rows:
-            t.add_row(_partial_label(k), fmt(v, digits))
+        for k, v in rows[:len(rows) - left]:
+            t.add_row(literal(_partial_label(k)), cell(v, digits))
+        if left:
+            t.add_row("…", f"{left:,} more derivatives (--full lists them; --format plain or --json has all)")
         console.print(t)
         return
     t = Table(title=f"derivatives vs SymPy (rtol {c.rtol:.2g}, atol {c.atol:.2g}, {r.dtype})",
@@ -256,11 +348,15 @@ def render_check(r, console, digits: int):
     for col, just in (("derivative", "left"), ("AD", "right"), ("SymPy formula", "left"), ("SymPy value", "right"),
                       ("|error|", "right")) + ((("finite diff.", "right"),) if show_fd else ()) + (("", "left"),):
         t.add_column(col, justify=just, overflow="fold")
-    for i in c.items:
+    shown, left = _summarized(list(c.items), full)
+    for i in shown:
         formula = i.formula if isinstance(i.formula, str) or i.formula is None else _formula_summary(i.formula)
-        fd = (fmt(i.fd, digits),) if show_fd else ()
-        t.add_row(_partial_label(i.key), fmt(i.ad, digits), formula or "—", fmt(i.sympy, digits),
+        fd = (cell(i.fd, digits),) if show_fd else ()
+        t.add_row(literal(_partial_label(i.key)), cell(i.ad, digits), literal(formula or "—"), cell(i.sympy, digits),
                   "—" if i.error is None else f"{i.error:.1e}", *fd, _verdict(i))
+    if left:
+        t.add_row("…", "", f"{left:,} more derivatives, each agreeing with SymPy (--full lists them)", "", "",
+                  *(("",) if show_fd else ()), "")
     console.print(t)
     if r.order > 1 and len(r.wrt) > 1 and not r.hessian:
         console.print("mixed partials are symmetric: each is shown once (JSON lists every order of the variables)")
@@ -268,20 +364,20 @@ def render_check(r, console, digits: int):
         render_hessian(r.hessian, console, digits)
     notes: dict[str, list] = {}  # each note once, with the derivatives it is about, in table order
     for i in c.items:
-        if i.note and i.verdict != "ok" or "ill-conditioned" in i.note:
+        if i.note and i.verdict != "ok" or "ill-conditioned" in i.note or "detaches" in i.note:
             notes.setdefault(i.note, []).append(_partial_label(i.key))
     for n, labels in notes.items():
-        console.print(f"[yellow]{', '.join(labels)}: {n}[/]", highlight=False)
+        console.print(f"[yellow]{literal(', '.join(labels))}: {literal(n)}[/]", highlight=False)
     for i in c.rules:  # hand-written backward rules: which function, which input
         mark = {"ok": f"[green]{TICK}[/]", "mismatch": f"[bold red]{CROSS}[/]"}.get(i.verdict, "[yellow]?[/]")
-        console.print(f"{mark} {i.text}", highlight=False)
+        console.print(f"{mark} {literal(i.text)}", highlight=False)
     kinks = sum(i.verdict == "kink" for i in c.items)
     agree = (f"{TICK} no derivative disagrees with SymPy ({kinks} at a non-differentiable point)" if kinks
              else f"{TICK} every derivative agrees with SymPy")
     summary = {"ok": f"[green]{agree}[/]",
                "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]" if any(
                    i.verdict == "mismatch" for i in c.items) else f"[bold red]{CROSS} a backward rule disagrees with SymPy[/]",
-               "skipped": f"[yellow]check skipped: {c.reason}[/]"}[c.status]
+               "skipped": f"[yellow]check skipped: {literal(c.reason)}[/]"}[c.status]
     console.print(summary + f" ({c.seconds:.2f} s)", highlight=False)
 
 
@@ -299,11 +395,11 @@ def render_hessian(h, console, digits):
               header_style="bold")
     t.add_column("")
     for label in h.labels:
-        t.add_column(label, justify="right")
+        t.add_column(literal(label), justify="right")
     for label, row in zip(h.labels, np.asarray(h.matrix)):
-        t.add_row(label, *[fmt(x, digits) for x in row])
+        t.add_row(literal(label), *[cell(x, digits) for x in row])
     console.print(t)
-    console.print(f"eigenvalues: {fmt(h.eigenvalues, digits)} → {h.kind}"
+    console.print(f"eigenvalues: {cell(h.eigenvalues, digits)} → {h.kind}"
                   + ("; symmetric ✓" if h.symmetric else ""), highlight=False)
 
 
@@ -334,8 +430,8 @@ def case_line(res) -> str:
     mark = {"pass": "[green]pass[/]   ", "FAIL": "[bold red]FAIL[/]   ", "skipped": "[yellow]skipped[/]",
             "error": "[bold red]error[/]  "}[res.status]
     where = f"{res.case.file}:{res.case.line}" if res.case.line else res.case.file
-    lines = [f"{mark} {res.case.name}  [dim]({where}, {res.seconds:.2f} s)[/]"]
-    lines += [f"         {m}" for m in res.messages]
+    lines = [f"{mark} {literal(res.case.name)}  [dim]({literal(where)}, {res.seconds:.2f} s)[/]"]
+    lines += [f"         {literal(m)}" for m in res.messages]
     return "\n".join(lines)
 
 
@@ -356,38 +452,47 @@ def junit_xml(results, file_errors) -> str:
     """JUnit XML: one <testsuite> per file, one <testcase> per case (CI systems display it)."""
     import xml.etree.ElementTree as ET
 
+    from agrad.cli.safe import xml_text as x  # NUL, ESC, U+FFFE...: characters XML 1.0 cannot hold
+
     root = ET.Element("testsuites", name="agrad check")
     files: dict = {}
     for r in results:
         files.setdefault(r.case.file, []).append(r)
     for e in file_errors:
-        suite = ET.SubElement(root, "testsuite", name=e.message.split(":", 1)[0], tests="1", failures="0",
+        suite = ET.SubElement(root, "testsuite", name=x(e.message.split(":", 1)[0]), tests="1", failures="0",
                               errors="1", skipped="0", time="0")
         case = ET.SubElement(suite, "testcase", classname="agrad.file", name="load")
-        ET.SubElement(case, "error", message=e.message).text = e.message
+        ET.SubElement(case, "error", message=x(e.message)).text = x(e.message)
     for fname, rs in files.items():
-        suite = ET.SubElement(root, "testsuite", name=fname, tests=str(len(rs)),
+        suite = ET.SubElement(root, "testsuite", name=x(fname), tests=str(len(rs)),
                               failures=str(sum(r.status == "FAIL" for r in rs)),
                               errors=str(sum(r.status == "error" for r in rs)),
                               skipped=str(sum(r.status == "skipped" for r in rs)),
                               time=f"{sum(r.seconds for r in rs):.6f}")
         for r in rs:
-            case = ET.SubElement(suite, "testcase", classname=fname, name=r.case.name, time=f"{r.seconds:.6f}")
+            case = ET.SubElement(suite, "testcase", classname=x(fname), name=x(r.case.name), time=f"{r.seconds:.6f}")
             if r.status in ("FAIL", "error"):
                 ET.SubElement(case, "failure" if r.status == "FAIL" else "error",
-                              message=r.messages[0] if r.messages else "failed").text = "\n".join(r.messages)
+                              message=x(r.messages[0] if r.messages else "failed")).text = x("\n".join(r.messages))
             elif r.status == "skipped":
-                ET.SubElement(case, "skipped", message="; ".join(r.messages))
+                ET.SubElement(case, "skipped", message=x("; ".join(r.messages)))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 # ---- the graph: a tree in the terminal, DOT for Graphviz ---------------------------------------------
+def _fn_label(n) -> str:
+    """grad_fn as PyTorch reports it (the table and the JSON agree): a leaf or a constant says
+    so; an op whose value needs no gradient (detached, or of constants only) has None."""
+    return n.grad_fn or {"leaf": "leaf", "const": "const"}.get(n.op, "None")
+
+
 def _node_label(n, digits) -> str:
-    fn = n.op if n.op not in ("leaf", "const") else ("leaf" if n.op == "leaf" else "const")
-    grad = "" if n.grad is None else f", grad {fmt(n.grad, digits)}"
-    flags = " [detached]" if n.detached else ""
-    return f"{fn}: {n.name + ' = ' if n.name and n.name != n.expr else ''}{n.expr} = {fmt(n.value, digits)}{grad}{flags}"
+    fn = _fn_label(n)
+    grad = "" if n.grad is None else f", grad {cell(n.grad, digits)}"
+    flags = " \\[detached]" if n.detached else ""
+    head = literal(f"{n.name + ' = ' if n.name and n.name != n.expr else ''}{n.expr}")
+    return f"{fn}: {head} = {cell(n.value, digits)}{grad}{flags}"
 
 
 def graph_tree(r, digits: int = 6, limit: int = 300):
@@ -430,7 +535,7 @@ def to_dot(r, digits: int = 6) -> str:
         grad = "—" if n.grad is None else fmt(n.grad, digits)
         color = ', style=filled, fillcolor="#dddddd"' if n.detached or n.op == "const" else ""
         color += ", penwidth=2" if n.index == r.output.index else ""  # the output: the last statement
-        lines.append(f'  n{n.index} [label="{{{esc(head)} | {esc(n.op)} | value {esc(fmt(n.value, digits))} | '
+        lines.append(f'  n{n.index} [label="{{{esc(head)} | {esc(_fn_label(n))} | value {esc(fmt(n.value, digits))} | '
                      f'grad {esc(grad)}}}"{color}];')
     for n in r.nodes:
         for p in n.parents:
@@ -447,12 +552,12 @@ def render_claims(claims: dict, console, digits: int):
                       ("true value", "right"), ("", "left")):
         t.add_column(col, justify=just, overflow="fold")
     for key, c in claims.items():
-        t.add_row(_partial_label(key), str(c.claimed), fmt(c.claimed_value, digits), fmt(c.actual, digits),
+        t.add_row(literal(_partial_label(key)), literal(c.claimed), cell(c.claimed_value, digits), cell(c.actual, digits),
                   f"[green]{TICK}[/]" if c.ok else f"[bold red]{CROSS}[/]")
     console.print(t)
     for key, c in claims.items():
         if not c.ok:
-            console.print(f"[bold red]{CROSS} {_partial_label(key)}:[/] {c.detail}", highlight=False)
+            console.print(f"[bold red]{CROSS} {literal(_partial_label(key))}:[/] {literal(c.detail)}", highlight=False)
 
 
 def gradcheck_dict(res) -> dict:
@@ -467,7 +572,7 @@ def render_gradcheck(res, console, digits: int):
 
     title = "gradgradcheck" if res.order == 2 else "gradcheck"
     for b in res.blocks:
-        t = Table(title=f"{title}: d({b.of})/d{b.wrt} (eps {res.eps:g}, atol {res.atol:g}, "
+        t = Table(title=f"{title}: d({literal(b.of)})/d{literal(b.wrt)} (eps {res.eps:g}, atol {res.atol:g}, "
                         f"rtol {res.rtol:g})", title_justify="left", header_style="bold")
         for col, just in (("entry", "left"), ("numerical", "right"), ("analytical", "right"),
                           ("|difference|", "right"), ("", "left")):
@@ -476,7 +581,7 @@ def render_gradcheck(res, console, digits: int):
         entries = list(np.ndindex(*a.shape))
         shown = entries if len(entries) <= 60 else [e for e in entries if bad[e]][:60] or entries[:20]
         for e in shown:
-            t.add_row(str(list(e)) if e else "()", fmt(n[e], digits), fmt(a[e], digits), f"{abs(a[e] - n[e]):.1e}",
+            t.add_row(str(list(e)) if e else "()", cell(n[e], digits), cell(a[e], digits), f"{abs(a[e] - n[e]):.1e}",
                       f"[bold red]{CROSS}[/]" if bad[e] else f"[green]{TICK}[/]")
         if len(shown) < len(entries):
             t.add_row("…", f"({len(entries) - len(shown)} more entries)", "", "", "")
@@ -485,9 +590,9 @@ def render_gradcheck(res, console, digits: int):
         if not b.ok:
             d = np.where(b.bad, np.abs(b.analytical - b.numerical), -1.0)
             e = np.unravel_index(int(np.argmax(np.nan_to_num(d, nan=np.inf))), d.shape)
-            console.print(f"[bold red]{CROSS} d({b.of})/d{b.wrt}: {int(b.bad.sum())} of {b.bad.size} "
-                          f"entries differ; worst {list(map(int, e))}: analytical {fmt(b.analytical[e], digits)}, "
-                          f"numerical {fmt(b.numerical[e], digits)}[/]", highlight=False)
+            console.print(f"[bold red]{CROSS} d({literal(b.of)})/d{literal(b.wrt)}: {int(b.bad.sum())} of {b.bad.size} "
+                          f"entries differ; worst {list(map(int, e))}: analytical {cell(b.analytical[e], digits)}, "
+                          f"numerical {cell(b.numerical[e], digits)}[/]", highlight=False)
     if res.random_seed is not None:
         console.print(f"random values drawn with --seed {res.random_seed}", highlight=False)
     verdict = (f"[green]{TICK} {title} passed[/]" if res.ok else
@@ -495,7 +600,7 @@ def render_gradcheck(res, console, digits: int):
     console.print(verdict, highlight=False)
 
 
-def save_npz(r, path):
+def save_npz(r, path, *, force: bool = False):
     """Every array in full: value, gradients (grad/x), derivatives (derivative/x,y), and each
     node's value and gradient (node/3/value, node/3/grad)."""
     arrays = {"value": np.asarray(r.value)}
@@ -505,5 +610,7 @@ def save_npz(r, path):
         arrays[f"node/{n.index}/value"] = np.asarray(n.value)
         if n.grad is not None:
             arrays[f"node/{n.index}/grad"] = np.asarray(n.grad)
-    with open(path, "wb") as fh:  # an open file keeps numpy from appending .npz to the name
-        np.savez(fh, **arrays)
+    from agrad.cli.files import write_atomic
+
+    # a file object keeps numpy from appending .npz to the name
+    write_atomic(path, lambda fh: np.savez(fh, **arrays), force=force)

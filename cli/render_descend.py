@@ -167,14 +167,16 @@ def to_csv(r) -> str:
     return buf.getvalue()
 
 
-def save_npz(r, path) -> None:
+def save_npz(r, path, *, force: bool = False) -> None:
     """step, loss, grad_norm per step; each parameter as (rows, *shape): row k - 1 before step k's
     update, and the final parameters as the last row when all steps ran."""
     arrays = {"step": np.arange(1, len(r.losses) + 1), "loss": r.losses, "grad_norm": r.grad_norms,
               "final_loss": np.float64(r.loss)}
     for n in r.wrt:
         arrays[f"param_{n}"] = r.trajectory[n]
-    np.savez(path, **arrays)
+    from agrad.cli.files import write_atomic
+
+    write_atomic(path, lambda fh: np.savez(fh, **arrays), force=force)
 
 
 def loss_series(r):

@@ -71,7 +71,7 @@ def _esc(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def write_graph_file(r, path, digits: int = 6) -> None:
+def write_graph_file(r, path, digits: int = 6, *, force: bool = False) -> None:
     """Render the graph with Graphviz's dot into `path` (.svg or .png)."""
     import shutil
     import subprocess
@@ -85,8 +85,12 @@ def write_graph_file(r, path, digits: int = 6) -> None:
     if dot is None:
         raise AgradError(f"drawing the graph needs Graphviz's dot program, which is not installed: "
                          f"{GRAPHVIZ_INSTALL} (or write the DOT text with --dot)", kind="usage")
-    proc = subprocess.run([dot, f"-T{suffix}", "-o", str(path)], input=dot_with_edges(r, digits).encode(),
-                          capture_output=True, timeout=60)
+    from agrad.cli.files import target_of, write_atomic
+
+    target_of(path, force=force)  # refused before dot runs
+    proc = subprocess.run([dot, f"-T{suffix}"], input=dot_with_edges(r, digits).encode(), capture_output=True,
+                          timeout=60)
     if proc.returncode != 0:
         raise AgradError(f"Graphviz's dot failed: {proc.stderr.decode(errors='replace').strip()[:300]}",
                          kind="usage")
+    write_atomic(path, proc.stdout, force=force)

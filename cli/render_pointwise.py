@@ -123,8 +123,8 @@ def terminal(r, console):
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def to_file(r, path):
+def to_file(r, path, *, force: bool = False):
     from agrad.cli.plot import file_plot
 
     series, marks, name = plot_series(r)
-    file_plot(path, series, title=f"f = {r.expression}"[:80], xlabel=name, marks=marks)
+    file_plot(path, series, title=f"f = {r.expression}"[:80], xlabel=name, marks=marks, force=force)

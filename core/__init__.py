@@ -13,23 +13,37 @@ from .memory import keep_freed_memory
 
 keep_freed_memory()  # array memory is reused across passes, not faulted in again (memory.py)
 
-from .derivation import CaseResult, check_file  # noqa: E402
-from .descent import DescendResult, descend
-from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
-from .fdcheck import gradcheck
-from .explain import Explanation
+from .errors import AgradError, BindingError, LimitError, ParseError, UsageError  # noqa: E402
 from .gradient import grad, hessian
-from .ops import function_signatures
-from .points import PointwiseResult, pointwise
 from .program import Program, parse
-from .timing import BenchResult, bench
-from .values import read_source
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow
 
+# The rest load on first use (PEP 562), so `import agrad` and the command line start quickly.
+_LAZY = {
+    "gradcheck": "fdcheck", "check_file": "derivation", "CaseResult": "derivation", "bench": "timing",
+    "BenchResult": "timing", "descend": "descent", "DescendResult": "descent", "pointwise": "points",
+    "PointwiseResult": "points", "Explanation": "explain", "function_signatures": "ops", "read_source": "values",
+}
+
 __all__ = [
-    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "function_signatures", "read_source", "BenchResult",
-    "DescendResult", "pointwise", "PointwiseResult", "Explanation",
+    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "pointwise",
+    "function_signatures", "read_source",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
-    "NodeRow",
+    "NodeRow", "BenchResult", "DescendResult", "PointwiseResult", "Explanation",
     "AgradError", "ParseError", "BindingError", "UsageError", "LimitError",
 ]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agrad' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -9,65 +9,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
 from .errors import AgradError
 from .results import Check, CheckItem, Claim
+from .tolerance import Timeout, close, time_limit, tolerances
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
-
-
-def tolerances(dtype) -> tuple[float, float]:
-    """(rtol, atol) scaled to the dtype's machine epsilon: float64 4e-10 / 2e-12,
-    float32 7e-5 / 6e-6, float16 1.6e-2 / 5.5e-3."""
-    eps = float(np.finfo(dtype).eps)
-    return eps ** 0.6, eps ** 0.75
-
-
-class _Timeout(Exception):
-    pass
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    """SIGALRM interrupts SymPy's pure-Python work; off the main thread there is no limit."""
-    import signal  # here, not at the top: --no-check runs import this module for tolerances()
-    import threading
-
-    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")  # POSIX only
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def fire(signum, frame):
-        raise _Timeout()
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def close(a, b, rtol, atol) -> np.ndarray:
-    """numpy.isclose, where equal infinities and two NaNs also agree (both sides undefined)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True) | (a == b)
+MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
 
 
 def kink_nodes(program, values, deps) -> list[int]:
     """Nodes whose forward values sit exactly on a kink: abs/relu at 0, a tie in maximum,
     minimum, max or min, a zero base of a power whose exponent varies (0**b jumps from 0 to 1
     to inf). Derivatives there follow PyTorch's conventions. `deps`: variable_sets(program)."""
-    hits = []
+    hits, live = [], gradient_paths(program)
     for i, node in enumerate(program.nodes):
-        if node.kind != "op" or not node.op.kink:
+        if node.kind != "op" or not node.op.kink or not live[i]:  # no gradient passes through it: no kink
             continue
         args = [np.asarray(values[j].value) for j in node.args]
         name = node.op.name
@@ -87,13 +47,27 @@ def kink_nodes(program, values, deps) -> list[int]:
     return hits
 
 
+def gradient_paths(program) -> list[bool]:
+    """For each node, whether the output's gradient reaches it: a path to the output through
+    recorded ops, not through detach(...) or the inside of no_grad(...)."""
+    live = [False] * len(program.nodes)
+    live[program.output] = True
+    for i in range(len(program.nodes) - 1, -1, -1):
+        node = program.nodes[i]
+        if live[i] and node.kind == "op" and not node.no_grad and node.op.name != "detach":
+            for j in node.args:
+                live[j] = True
+    return live
+
+
 def variable_sets(program) -> list[frozenset]:
-    """For each node, the variables its value depends on (a detached value depends on none)."""
+    """For each node, the variables a gradient reaches it from (a detached value, or one computed
+    inside no_grad(...), depends on none)."""
     deps: list[frozenset] = []
     for node in program.nodes:
         if node.kind == "var":
             deps.append(frozenset([node.name]))
-        elif node.kind == "const" or (node.op is not None and node.op.name == "detach"):
+        elif node.kind == "const" or node.no_grad or (node.op is not None and node.op.name == "detach"):
             deps.append(frozenset())
         else:
             deps.append(frozenset().union(*(deps[j] for j in node.args)))
@@ -133,7 +107,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
     from . import symbolic as S  # outside the time budget: importing SymPy is not its work
 
     try:
-        with _time_limit(timeout):
+        with time_limit(timeout):
             syms = S.symbols_of(shapes)
             sym = S.build(program, syms, values)
             base = sym[program.output]
@@ -165,7 +139,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                 flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
                 if taylor:  # no formula to round: those entries get no ill-conditioning excuse
                     flat64 = _in_key_order(keys, taylor, flat64, {k: float("nan") for k in taylor}, derivatives)
-    except _Timeout:
+    except Timeout:
         return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (check_timeout=)",
                      rtol, atol, seconds=time.perf_counter() - t0)
     except RecursionError:
@@ -196,7 +170,13 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
             diff = np.where(good, 0.0, np.abs(ad - sv))
         known = diff[~np.isnan(diff)]
         err = float(known.max()) if known.size else (float("nan") if diff.size else 0.0)
-        if at_kink & set(key):
+        if at_kink & set(key) and not np.isfinite(ad).all():
+            # a subgradient is a finite number: NaN or inf at a kink is a wrong derivative, not a convention
+            verdict = "mismatch"
+            where = next(program.label(k) for k, d in kink_deps if d & set(key))
+            note = (f"not finite at the non-differentiable point at {where}: a derivative there must be a "
+                    f"finite value between the one-sided derivatives")
+        elif at_kink & set(key):
             verdict = "kink"
             where = next(program.label(k) for k, d in kink_deps if d & set(key))
             note = (f"non-differentiable point at {where}: agrad follows PyTorch's "
@@ -221,15 +201,40 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
 
 
 def add_finite_differences(check: Check, fd: dict | None, one_sided: tuple | None, *, rtol: float,
-                           atol: float) -> Check:
+                           atol: float, cut: dict | None = None) -> Check:
     """The third opinion. Every item gets the finite-difference value and a note saying
-    which of AD, SymPy and finite differences agree; a kink also gets its one-sided derivatives."""
+    which of AD, SymPy and finite differences agree; a kink also gets its one-sided derivatives,
+    and fails when AD's value is not between them. `cut`: {variable: node text} for variables
+    whose path to the output passes a detach()/no_grad() (cut_variables)."""
     if fd is None:
         return check
-    return dataclasses.replace(check, items=tuple(_with_fd(i, fd, one_sided, rtol, atol) for i in check.items))
+    items = tuple(_with_fd(i, fd, one_sided, rtol=rtol, atol=atol, cut=cut or {}) for i in check.items)
+    status = "failed" if check.status == "ok" and any(i.verdict == "mismatch" for i in items) else check.status
+    return dataclasses.replace(check, items=items, status=status)
 
 
-def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol) -> CheckItem:
+def cut_variables(program) -> dict:
+    """{variable: the detach()/no_grad() node's text} for each variable the output depends on
+    through a detached value: AD cuts that dependence by design, finite differences see it."""
+    raw: list[frozenset] = []  # variables each node's value depends on, detach or not
+    for node in program.nodes:
+        raw.append(frozenset([node.name]) if node.kind == "var" else frozenset().union(*(raw[j] for j in node.args)))
+    reach, stack = {program.output}, [program.output]
+    while stack:
+        for j in program.nodes[stack.pop()].args:
+            if j not in reach:
+                reach.add(j)
+                stack.append(j)
+    out = {}
+    for i in sorted(reach):
+        node = program.nodes[i]
+        if node.kind == "op" and node.op.name == "detach":
+            for v in raw[node.args[0]]:
+                out.setdefault(v, program.label(i))
+    return out
+
+
+def _with_fd(item: CheckItem, fd: dict, one_sided, *, rtol, atol, cut: dict) -> CheckItem:
     key = tuple(item.key.split(","))
     if key not in fd:
         return item
@@ -239,16 +244,30 @@ def _with_fd(item: CheckItem, fd: dict, one_sided, rtol, atol) -> CheckItem:
     verdict, note = item.verdict, item.note
     if verdict == "ok" and note.startswith("ill-conditioned"):
         pass
+    elif verdict == "ok" and not ad_fd and key[0] in cut:
+        note = (f"AD and SymPy agree; finite differences do not because {cut[key[0]]} detaches {key[0]} by "
+                f"design: differences see the dependence that AD cuts")
     elif verdict == "ok" and not ad_fd:
         note = "AD and SymPy agree, finite differences do not: the point is likely ill-conditioned for differences"
     elif verdict == "ok":
         note = "AD, SymPy and finite differences agree"
+    elif verdict == "mismatch" and note.startswith("not finite at the non-differentiable"):
+        note += f"; finite differences give {_brief(value)}"
     elif verdict == "mismatch":
         side = "AD" if ad_fd else "SymPy" if sym_fd else "neither"
         note = f"AD and SymPy disagree; finite differences side with {side}"
     elif verdict == "kink" and one_sided is not None:
         left, right = one_sided[0][key], one_sided[1][key]
         note += f"; left derivative {_brief(left)}, right derivative {_brief(right)}"
+        ad, left, right = (np.asarray(v, dtype=np.float64) for v in (item.ad, left, right))
+        sides = np.isfinite(left) & np.isfinite(right)  # else the function jumps or blows up: no slope to hold
+        with np.errstate(invalid="ignore"):
+            between = np.clip(ad, np.minimum(left, right), np.maximum(left, right))
+        if not (np.isfinite(ad) & (~sides | close(ad, between, rtol, atol))).all():
+            verdict = "mismatch"
+            note += "; AD's value is not between them, so it is no subgradient"
+        elif not sides.all():
+            note += "; the function jumps or is unbounded on a side, so no value is checked there"
     elif verdict == "unverified":
         verdict = "ok" if ad_fd else "unverified"
         note = ("AD and finite differences agree (SymPy skipped)" if ad_fd else
@@ -313,6 +332,12 @@ def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
         check = dataclasses.replace(check, items=fd_only(derivatives))
     if not any(len(i.key.split(",")) == 1 for i in check.items):
         return check
+    n = sum(int(np.size(problem.bindings[v])) for v in problem.wrt)
+    work = len(problem.program.nodes) * (2 * n + 1)  # node evaluations of central differences
+    if work > MAX_FD_NODE_EVALS:
+        why = (f"finite differences skipped: {work:,} node evaluations ({len(problem.program.nodes):,} nodes x "
+               f"{2 * n + 1:,} forward passes); the limit is {MAX_FD_NODE_EVALS:,}")
+        return dataclasses.replace(check, reason=f"{check.reason}; {why}" if check.reason else check.reason)
     p64 = {n: np.asarray(v, dtype=np.float64) for n, v in problem.point().items()}
     fd = numeric.first_derivatives(problem.program, p64, problem.wrt, run.seed)
     sides = None
@@ -321,7 +346,8 @@ def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
     finite = np.abs(np.asarray(run.output.value, dtype=np.float64))
     finite = finite[np.isfinite(finite)]
     scale = max(1.0, float(finite.max(initial=0.0)))
-    return add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * check.rtol), atol=1e-6 * scale)
+    return add_finite_differences(check, fd, sides, rtol=max(1e-5, 10 * check.rtol), atol=1e-6 * scale,
+                                  cut=cut_variables(problem.program))
 
 
 # ---- the user's claims -------------------------------------------------------------------------
@@ -364,7 +390,7 @@ def _explain(problem, formula: str, key: str) -> str:
         from . import symbolic as S
         from .program import compile_source
 
-        with _time_limit(5.0):
+        with time_limit(5.0):
             syms = S.symbols_of(problem.shapes())
             program = problem.program
             expr = S.build(program, syms)[program.output]

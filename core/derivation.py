@@ -150,7 +150,61 @@ def _case(path: Path, i: int, c, line: int) -> Case:
     passes = c.get("expect_passes", [])
     if not all(isinstance(p, dict) for p in passes):
         return broken(f"case '{name}': each of 'expect_passes' is a table like {{ x = [4, 12] }}")
+    problem = _value_types(c, points, passes)
+    if problem:
+        return broken(f"case '{name}': {problem}")
     return Case(name, str(path), line, c["expr"], points, fields)
+
+
+SAVED_KEYS = ("values", "bytes", "unfused_values", "unfused_bytes")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(v) -> bool:
+    """A number or a (nested) list of numbers; true/false and dates are not numbers."""
+    return _number(v) or (isinstance(v, list) and all(_numbers(x) for x in v))
+
+
+def _value_types(c: dict, points: list, passes: list) -> str:
+    """What is wrong with the types inside the case's tables (values, claims, expectations), or "":
+    a wrong type is the case's error, reported before anything runs."""
+    def bad(where: str, v, want: str) -> str:
+        return f"{where} should be {want}, not {type(v).__name__} ({v!r})"
+
+    value = "a number, a list of numbers or a string"
+    for p in points:
+        for k, v in p.items():
+            if not (_numbers(v) or isinstance(v, str)):
+                return bad(f"the value of '{k}'", v, value)
+    for k, v in c.get("expect", {}).items():
+        if not (_numbers(v) or isinstance(v, str)):
+            return bad(f"the claim 'expect.{k}'", v, "a number, a list of numbers or a formula string")
+    for i, p in enumerate(passes, 1):
+        for k, v in p.items():
+            if not _numbers(v):
+                return bad(f"'expect_passes' entry {i}, '{k}',", v, "a number or a list of numbers")
+    for k, v in c.get("expect_grad_fn", {}).items():
+        if not isinstance(v, str):
+            return bad(f"'expect_grad_fn.{k}'", v, 'a grad_fn name string like "MulBackward0" or "None"')
+    for k, v in c.get("expect_saved", {}).items():
+        if k not in SAVED_KEYS:
+            close = difflib.get_close_matches(k, SAVED_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(SAVED_KEYS)}"
+            return f"unknown key '{k}' in 'expect_saved'{hint}"
+        if not (_number(v) and int(v) == v):
+            return bad(f"'expect_saved.{k}'", v, "a whole number")
+    for v in c.get("expect_wrong_rules", []):
+        if not isinstance(v, str):
+            return bad("each of 'expect_wrong_rules'", v, 'a string "function: input"')
+    for k, v in c.get("expect_params", {}).items():
+        if not (_numbers(v) or isinstance(v, str)):
+            return bad(f"'expect_params.{k}'", v, value)
+    if "grad_output" in c and not (_numbers(c["grad_output"]) or isinstance(c["grad_output"], str)):
+        return bad("'grad_output'", c["grad_output"], value)
+    return ""
 
 
 def _toml_line(msg: str):
@@ -191,15 +245,22 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
         res.status = "error"
         res.messages.append(case.error)
         return res
-    if "descend" in case.fields:  # a descent, run and judged by core/descend.py
-        from .descent import run_descend_case
+    try:
+        if "descend" in case.fields:  # a descent, run and judged by core/descend.py
+            from .descent import run_descend_case
 
-        res.status, res.messages, res.points = run_descend_case(case.fields, case.points, sympy=sympy,
-                                                                check_timeout=check_timeout, lib=_lib_paths(case))
-        res.seconds = time.perf_counter() - t0
-        return res
-    for point in case.points:
-        _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout)
+            res.status, res.messages, res.points = run_descend_case(case.fields, case.points, sympy=sympy,
+                                                                    check_timeout=check_timeout,
+                                                                    lib=_lib_paths(case))
+        else:
+            for point in case.points:
+                _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout)
+    except AgradError as exc:  # bad input met while judging (a claim, an expectation): this case's error
+        res.status = "error"
+        res.messages.append(f"error ({exc.kind}): {exc.message}")
+    except Exception as exc:  # noqa: BLE001  a bug in agrad must not abandon the other cases of a CI run
+        res.status = "error"
+        res.messages.append(f"internal error ({type(exc).__name__}: {exc}); please report it with this case")
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -315,6 +376,9 @@ def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_resu
     """Run every [[case]] of one derivation file (TOML); a list of CaseResult (status pass, FAIL,
     skipped or error, with messages). `on_result(case_result)` is called as each case finishes.
     A file that is not TOML raises agrad.BindingError (kind "file")."""
+    from .problem import validate_timeout
+
+    validate_timeout(check_timeout)  # before any case runs: a bad budget is the caller's error, not each case's
     out = []
     for case in load(path):
         res = run_case(case, sympy=sympy, check_timeout=check_timeout)

@@ -316,8 +316,8 @@ def run_descend_case(fields: dict, points: list, *, sympy: bool = True, check_ti
         try:
             r = descend(fields["expr"], at=point, wrt=fields.get("wrt"), options=spec, check=sympy,
                         check_timeout=check_timeout, lib=lib, seed=fields.get("seed"), **run_args)
-        except AgradError as exc:
-            status = "FAIL"
+        except AgradError as exc:  # bad input in the case: an error (exit 2), not a failed claim
+            status = "error"
             messages.append(f"from {where}: error ({exc.kind}): {exc.message}")
             continue
         entry = {"at": point, "params": r.params, "loss": r.loss, "stop": r.stop, "updates": r.updates,

@@ -10,7 +10,7 @@ import numpy as np
 from . import autodiff
 from .errors import AgradError
 from .ops import OPS
-from .problem import MAX_PARTIALS, Problem
+from .problem import MAX_ENTRIES, MAX_PARTIALS, Problem
 from .program import MAX_ELEMENTS, evaluate, forward
 from .results import Pass
 from .tensor import Tensor, apply, const
@@ -81,6 +81,12 @@ def derivatives(problem: Problem, run: Run):
             raise AgradError(f"jacobian=True of an output with {y.value.size:,} elements needs as many backward "
                              f"passes; the limit is {MAX_PARTIALS:,} (seed a vector-Jacobian product with "
                              f"grad_output=)", kind="limit")
+        entries = y.value.size * sum(leaves[v].value.size for v in wrt)
+        if entries > MAX_ENTRIES:  # each entry is kept, checked and printed
+            raise AgradError(f"jacobian=True of an output with {y.value.size:,} elements over {entries // y.value.size:,} "
+                             f"input entries is {entries:,} numbers; the limit is {MAX_ENTRIES:,} (differentiate "
+                             f"fewer variables with wrt=, or seed a vector-Jacobian product with grad_output=)",
+                             kind="limit")
         return {(v,): jacobian(y, leaves[v]) for v in wrt}, "reverse", 0
     out = {}
     for v in wrt:

@@ -23,7 +23,7 @@ import numpy as np
 from . import parser as P
 from .errors import AgradError
 from .ops import FUNCTIONS, OPS, Op
-from .program import CONSTANTS, CONSTRUCTORS, Node, Program, _Compiler, evaluate
+from .graph import CONSTANTS, CONSTRUCTORS, Node, Program, evaluate
 from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode
 
 MAX_PARAMS = 32
@@ -89,7 +89,7 @@ def _built_in(name: str) -> str | None:
     return None
 
 
-def _error(compiler, msg, span, kind="definition"):
+def error(compiler, msg, span, kind="definition"):
     raise AgradError(msg, kind=kind, span=span, source=compiler.src)
 
 
@@ -108,20 +108,20 @@ def _define(compiler, lib: Library, st: P.FuncDef):
     name = st.name
     what = _built_in(name)
     if what is not None:
-        _error(compiler, f"'{name}' is {what}; a def cannot redefine it", st.name_span)
+        error(compiler, f"'{name}' is {what}; a def cannot redefine it", st.name_span)
     if name in lib:
-        _error(compiler, f"'{name}' is already defined; each function is defined once", st.name_span)
+        error(compiler, f"'{name}' is already defined; each function is defined once", st.name_span)
     if len(st.params) > MAX_PARAMS:
-        _error(compiler, f"{name} has {len(st.params)} parameters; the limit is {MAX_PARAMS}", st.name_span, "limit")
+        error(compiler, f"{name} has {len(st.params)} parameters; the limit is {MAX_PARAMS}", st.name_span, "limit")
     params = [p for p, _ in st.params]
     for p, span in st.params:
         what = _built_in(p)
         if what is not None or p in lib:
-            _error(compiler, f"a parameter cannot be named '{p}': that is {what or 'a function'}", span)
+            error(compiler, f"a parameter cannot be named '{p}': that is {what or 'a function'}", span)
     listed = ", ".join(params) or "none"
     scope = Scope(name, set(params), lambda n: f"the body of {name} uses '{n}', which is not one of its "
                                                f"parameters ({listed}); pass it as an argument")
-    sub = _Compiler(compiler.src, lib, compiler.random(), scope)
+    sub = type(compiler)(compiler.src, lib, compiler.random(), scope)
     for p, span in st.params:  # in order, so input k is parameter k
         sub.variables[p] = sub.add(Node("var", span=span, name=p))
     out = sub.expr(st.body)
@@ -133,31 +133,31 @@ def _backward(compiler, lib: Library, st: P.BackwardDef):
     name = st.name
     if name not in lib:
         if _built_in(name) == "a built-in function":
-            _error(compiler, f"'{name}' is a built-in function with its own rule; backward gives rules to "
+            error(compiler, f"'{name}' is a built-in function with its own rule; backward gives rules to "
                              f"functions made with def", st.name_span)
-        _error(compiler, f"backward for '{name}', which is not defined: define it first (def {name}(...) = ...)",
+        error(compiler, f"backward for '{name}', which is not defined: define it first (def {name}(...) = ...)",
                st.name_span)
     d = lib[name]
     if d.rules is not None:
-        _error(compiler, f"'{name}' already has a backward rule", st.name_span)
+        error(compiler, f"'{name}' already has a backward rule", st.name_span)
     if d.op_ is not None:
-        _error(compiler, f"backward for '{name}' comes after {name} is called; give the rule before the first call",
+        error(compiler, f"backward for '{name}' comes after {name} is called; give the rule before the first call",
                st.name_span)
     n, listed = len(d.params), ", ".join(d.params)
     if len(st.exprs) != n:
-        _error(compiler, f"backward for {name} gives {len(st.exprs)} expression{'s' * (len(st.exprs) != 1)}, but "
+        error(compiler, f"backward for {name} gives {len(st.exprs)} expression{'s' * (len(st.exprs) != 1)}, but "
                          f"{name} has {n} parameter{'s' * (n != 1)} ({listed}): give one per parameter, in order",
                st.span)
     for reserved, meaning in (("g", "the incoming gradient"), ("out", "the output")):
         if reserved in d.params:
-            _error(compiler, f"{name} has a parameter named '{reserved}', which a backward rule reads as {meaning}; "
+            error(compiler, f"{name} has a parameter named '{reserved}', which a backward rule reads as {meaning}; "
                              f"rename the parameter", st.name_span)
     allowed = {"g", "out", *d.params}
     scope = Scope(name, allowed, lambda v: f"the backward rule of {name} names '{v}'; it may name g (the incoming "
                                            f"gradient), out (the output) and the parameters of {name} ({listed})")
     rules, spans = [], []
     for e in st.exprs:
-        sub = _Compiler(compiler.src, lib, compiler.random(), scope)
+        sub = type(compiler)(compiler.src, lib, compiler.random(), scope)
         out = sub.expr(e)
         rules.append(Program(compiler.src, sub.nodes, out, sub.variables, lib, compiler.rng))
         spans.append(e.span)
@@ -170,53 +170,14 @@ def call(compiler, node: P.Call, args) -> int:
     f = node.func
     scope = compiler.scope
     if scope is not None and f == scope.owner:
-        _error(compiler, f"{f} calls itself: a function may call only functions defined before it (no recursion)",
+        error(compiler, f"{f} calls itself: a function may call only functions defined before it (no recursion)",
                node.func_span)
     d = compiler.lib[f]
     if len(args) != len(d.params):
         n = len(d.params)
-        _error(compiler, f"{f}() takes {n} argument{'s' * (n != 1)} ({', '.join(d.params)}), got {len(args)}",
+        error(compiler, f"{f}() takes {n} argument{'s' * (n != 1)} ({', '.join(d.params)}), got {len(args)}",
                node.span, "parse")
     return compiler.add(Node("op", d.op(), tuple(args), span=node.span))
-
-
-# ---- library files ----------------------------------------------------------------------------
-def load_library(paths, rng=None, base: Library | None = None) -> Library:
-    """def/backward statements (and # comments) from files, in order; a later file may call
-    the functions of an earlier one."""
-    paths = list(paths)
-    if len(paths) > MAX_LIB_FILES:
-        raise AgradError(f"{len(paths)} lib files; the limit is {MAX_LIB_FILES}", kind="limit")
-    lib = base.copy() if base is not None else Library()
-    for path in paths:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AgradError(f"lib={path}: cannot read it ({exc.strerror or exc})", kind="file") from None
-        lib = parse_library(text, str(path), lib, rng)
-    return lib
-
-
-def parse_library(text: str, origin: str, lib: Library, rng=None) -> Library:
-    compiler = _Compiler(text, lib.copy(), rng)
-    compiler.origin = origin
-    try:
-        with gc_paused():
-            for st in P.parse_statements(text):
-                if type(st) not in (P.FuncDef, P.BackwardDef):
-                    span = st.target_span or st.expr.span
-                    _error(compiler, f"{origin} is a lib file: it holds def and backward statements only",
-                           (span[0], st.expr.span[1]))
-                statement(compiler, st)
-    except AgradError as exc:
-        if exc.message == "the expression is empty":
-            return compiler.lib or lib  # comments only: nothing defined
-        if not exc.message.startswith(origin):
-            exc.message = f"in {origin}: {exc.message}"
-            exc.args = (exc.message,)
-        raise
-    return compiler.lib
 
 
 # ---- the Op of a definition -------------------------------------------------------------------

@@ -92,7 +92,7 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
 
 def _explanation(problem, run, ders, paths):
     """The chain rule on a fresh graph of the program as written (explain.py)."""
-    from .check import tolerances
+    from .tolerance import tolerances
     from .errors import AgradError
     from .explain import explain
 

@@ -212,7 +212,8 @@ def _kink_points(program, flat, dtype, n) -> np.ndarray:
 
 
 def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
-    from .check import MAX_CHECK_NODES, _time_limit, _Timeout, close, tolerances
+    from .check import MAX_CHECK_NODES
+    from .tolerance import Timeout, close, time_limit, tolerances
 
     rtol, atol = tolerances(problem.dtype)
     t0 = time.perf_counter()
@@ -222,7 +223,7 @@ def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
     from . import symbolic as S
 
     try:
-        with _time_limit(timeout):
+        with time_limit(timeout):
             import sympy as sp
 
             names = list(flat)
@@ -239,7 +240,7 @@ def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
             fn = sp.lambdify([syms[name][()] for name in names], exprs, modules=[delta, "numpy"], dummify=True)
             with np.errstate(all="ignore"):
                 results = fn(*[flat[name].astype(np.float64) for name in names])
-    except _Timeout:
+    except Timeout:
         return PointwiseCheck("skipped", f"SymPy took longer than {timeout:g} s (check_timeout=)", rtol, atol,
                               seconds=time.perf_counter() - t0)
     items, failed = [], False

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import AgradError
-from .functions import load_library
-from .program import CONSTANTS, Program, float_array, compile_source
+from .program import CONSTANTS, Program, compile_source, float_array, load_library
 from .rng import Random
 from .values import parse_value
 from .tensor import Tensor
@@ -19,6 +18,7 @@ MAX_PASSES = 1_000  # repeat, backward: each; their product is bounded by MAX_PA
 MAX_PASS_ENTRIES = 10_000_000  # passes x entries of the leaf gradients recorded per pass
 MAX_PARTIALS = 10_000  # partial derivatives, or backward passes for them
 MAX_ENTRIES = 1_000_000  # entries of the highest-order derivative
+MAX_CHECK_TIMEOUT = 86_400.0  # a day: past it setitimer overflows on some platforms, and no check needs it
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,31 @@ def validate(program: Program, values: dict, o: Options) -> list:
                             (o.backward, "backward", MAX_PASSES)):
         if not 1 <= n <= limit:
             raise AgradError(f"{label}= must be between 1 and {limit}, got {n}", kind="usage")
+    validate_tolerances(o.rtol, o.atol)
+    validate_timeout(o.check_timeout)
     if o.jacobian and (o.order > 1 or o.hessian):
         raise AgradError("jacobian=True gives first derivatives; use order= or hessian=True without it", kind="usage")
     return wrt
+
+
+def _real(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+def validate_tolerances(rtol, atol):
+    """rtol= and atol= are finite and >= 0 (None: the dtype's default): an infinite or NaN
+    tolerance would accept any claim."""
+    for label, x in (("rtol", rtol), ("atol", atol)):
+        if x is not None and not (_real(x) and x >= 0):
+            raise AgradError(f"{label}= must be a finite number >= 0, got {x!r}", kind="usage")
+
+
+def validate_timeout(seconds):
+    """check_timeout= is a positive number of seconds: 0, a negative number or NaN would
+    silently switch the budget off."""
+    if not (_real(seconds) and 0 < seconds <= MAX_CHECK_TIMEOUT):
+        raise AgradError(f"check_timeout= must be a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT:,.0f}, "
+                         f"got {seconds!r}", kind="usage")
 
 
 def _bound_work(values: dict, wrt: list, order: int, o: Options):

@@ -1,109 +1,20 @@
-"""Syntax tree -> a flat list of graph nodes (inputs before users), and its evaluation.
-
-The flat form is what every later stage walks in one loop: the AD engine (Tensors), the SymPy
-cross-check (object arrays of symbols) and the table (one row per node). Nothing recurses over
-the expression, so a 100,000-term sum or a 25,000-statement program costs only linear time.
-"""
+"""Syntax tree -> the flat program of graph.py: the compiler, agrad.parse, and lib files of
+def/backward statements (functions.py builds each definition's Op)."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import os
 
 import numpy as np
 
 from . import parser as P
 from .errors import AgradError
-from .ops import FUNCTIONS, OPS, SYMBOLS, Op
-from .tensor import Tensor, apply, gc_paused, grad_mode, quiet_numpy
+from .graph import (CONSTANTS, CONSTRUCTORS, MAX_AXIS, MAX_ELEMENTS, MAX_EXPONENT, RANDOM, Node, Program, evaluate,
+                    float_array, forward, release_plan)
+from .ops import FUNCTIONS, OPS, SYMBOLS
+from .tensor import gc_paused
 
-CONSTANTS = {"pi": math.pi, "e": math.e}
-MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
-MAX_EXPONENT = 1_000  # |b| of a literal exponent a**b
-MAX_AXIS = 64  # numpy's limit on dimensions
-
-
-def _constructor_args(args, name, ints):
-    if ints and not all(float(a).is_integer() and a >= 0 for a in args):
-        raise ValueError(f"{name}() takes whole, non-negative sizes")
-    return [int(a) for a in args] if ints else args
-
-
-def _sized(shape):
-    n = math.prod(shape)
-    if n > MAX_ELEMENTS:
-        count = f"{n:,}" if n < 10**15 else f"{float(n):.3g}"  # ones(1e300): not 300 digits
-        raise ValueError(f"an array of {count} elements is over the limit of {MAX_ELEMENTS:,}")
-    return shape
-
-
-def _linspace(a, b, n=50):
-    (n,) = _constructor_args([n], "linspace", True)
-    return np.linspace(a, b, _sized((n,))[0])
-
-
-# Functions that build constant arrays; their arguments are numbers.
-CONSTRUCTORS = {
-    "ones": lambda *s: np.ones(_sized(tuple(_constructor_args(s, "ones", True)))),
-    "zeros": lambda *s: np.zeros(_sized(tuple(_constructor_args(s, "zeros", True)))),
-    "eye": lambda n: np.eye(*_sized(tuple(_constructor_args([n, n], "eye", True)))),
-    "linspace": _linspace,
-    # random arrays: numpy's default_rng, drawn from the run's generator (rng.py), uniform on [0, 1)
-    # and standard normal, as torch.rand and torch.randn
-    "rand": lambda *s, rng: rng.generator().random(_sized(tuple(_constructor_args(s, "rand", True)))),
-    "randn": lambda *s, rng: rng.generator().standard_normal(_sized(tuple(_constructor_args(s, "randn", True)))),
-}
-RANDOM = ("rand", "randn")
-
-
-_NO_PARAMS: dict = {}
-
-
-@dataclass(slots=True)
-class Node:
-    kind: str  # "var", "const" or "op"
-    op: Op | None = None
-    args: tuple = ()
-    params: dict = field(default_factory=lambda: _NO_PARAMS)  # shared and never mutated: 100k nodes, one dict
-    span: tuple = (0, 0)
-    name: str | None = None  # a statement's target, or the variable's name
-    value: object = None  # a constant's value
-    exact: str | None = None  # a numeric literal's text, for an exact SymPy number
-    no_grad: bool = False  # written inside no_grad(...): computed with grad mode off, never recorded
-
-
-@dataclass(slots=True)
-class Program:
-    source: str
-    nodes: list
-    output: int
-    variables: dict  # name -> index of its node (in order of first use)
-    lib: object = None  # the user functions it was compiled with (functions.Library)
-    random: object = None  # the generator rand()/randn() drew from (rng.Random)
-
-    def __call__(self, at: dict | None = None, **bindings):
-        """The output's value at a point (numbers, lists or arrays), with no graph recorded: a
-        compiled program is evaluated again without parsing."""
-        values = {**(at or {}), **bindings}
-        for name, idx in self.variables.items():
-            if name not in values:
-                raise AgradError(f"no value for '{name}': bind it with {name}=VALUE", kind="name",
-                                 span=self.nodes[idx].span, source=self.source)
-        with grad_mode(False):
-            leaves = {n: Tensor(float_array(v, n)) for n, v in values.items()}
-            v = forward(self, leaves, np.float64).value
-        return v.item() if np.ndim(v) == 0 else v
-
-    def label(self, i: int, limit: int = 60) -> str:
-        """The source text node i was written as, shortened to `limit` characters. Computed on
-        demand: storing it per node would cost quadratic memory for a 100,000-term sum."""
-        node = self.nodes[i]
-        if node.kind == "var":
-            return node.name
-        a, b = node.span
-        if b - a <= limit:
-            return self.source[a:b]
-        half = (limit - 1) // 2
-        return self.source[a:a + half] + "…" + self.source[b - half:b]
+__all__ = ["CONSTANTS", "CONSTRUCTORS", "MAX_ELEMENTS", "Node", "Program", "compile_source", "evaluate", "float_array",
+           "forward", "load_library", "parse", "release_plan"]
 
 
 class _Compiler:
@@ -128,7 +39,7 @@ class _Compiler:
         out = last_def = None
         for st in statements:  # one at a time: a statement's syntax tree is dropped once compiled
             if type(st) in (P.FuncDef, P.BackwardDef):  # user functions: functions.py
-                from . import functions
+                from . import functions  # only programs that define functions pay for the module
 
                 self.lib, last_def = functions.statement(self, st), st
                 continue
@@ -323,125 +234,56 @@ def parse(expr: str) -> Program:
     return compile_source(expr)
 
 
-def float_array(v, name: str):
+# ---- library files ----------------------------------------------------------------------------
+def load_library(paths, rng=None, base=None):
+    """def/backward statements (and # comments) from files, in order; a later file may call
+    the functions of an earlier one."""
+    from . import functions
+
+    paths = list(paths)
+    if len(paths) > functions.MAX_LIB_FILES:
+        raise AgradError(f"{len(paths)} lib files; the limit is {functions.MAX_LIB_FILES}", kind="limit")
+    lib = base.copy() if base is not None else functions.Library()
+    for path in paths:
+        text = _read_lib(path)
+        lib = parse_library(text, str(path), lib, rng)
+    return lib
+
+
+def parse_library(text: str, origin: str, lib, rng=None):
+    from . import functions
+
+    compiler = _Compiler(text, lib.copy(), rng)
+    compiler.origin = origin
     try:
-        a = np.asarray(v, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise AgradError(f"the value of '{name}' is not a number, a rectangular list or an array",
-                         kind="binding") from None
-    return a[()] if a.ndim == 0 else a
+        with gc_paused():
+            for st in P.parse_statements(text):
+                if type(st) not in (P.FuncDef, P.BackwardDef):
+                    span = st.target_span or st.expr.span
+                    functions.error(compiler, f"{origin} is a lib file: it holds def and backward statements only",
+                           (span[0], st.expr.span[1]))
+                functions.statement(compiler, st)
+    except AgradError as exc:
+        if exc.message == "the expression is empty":
+            return compiler.lib or lib  # comments only: nothing defined
+        if not exc.message.startswith(origin):
+            exc.message = f"in {origin}: {exc.message}"
+            exc.args = (exc.message,)
+        raise
+    return compiler.lib
 
 
-def evaluate(program: Program, leaves: dict, dtype, keep=None, release=None) -> list:
-    """Run the program forward on Tensors. `leaves` maps variable names to Tensors.
-
-    `keep` holds the nodes whose values the caller reads (default: all, as the table shows
-    them). Any other array is released once its last user has run unless a derivative rule
-    reads it (Op.saved), as PyTorch frees an intermediate nobody holds: on large arrays memory
-    is time, since every array that cannot reuse freed memory faults in fresh pages."""
-    vals = [None] * len(program.nodes)
-    ndarray, scalar = np.ndarray, np.dtype(dtype).type
-    if release is None and keep is not None:  # a caller running one program many times passes release_plan()
-        release = _last_users(program, keep)
-    saved = set()
-    with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
-        for i, node in enumerate(program.nodes):
-            if node.kind == "op":
-                args = node.args
-                if len(args) == 2 and node.op.elementwise:  # refuse a huge broadcast before numpy allocates it
-                    a, b = vals[args[0]].value, vals[args[1]].value
-                    if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
-                        _check_broadcast(program, i, a, b)
-                try:
-                    if node.no_grad:
-                        with grad_mode(False):
-                            out = apply(node.op, tuple([vals[j] for j in args]), node.params)
-                    elif len(args) == 2 and not node.params:
-                        out = apply(node.op, (vals[args[0]], vals[args[1]]))
-                    else:
-                        out = apply(node.op, tuple([vals[j] for j in args]), node.params)
-                except (ValueError, IndexError, TypeError) as exc:
-                    raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
-                                     span=node.span, source=program.source) from None
-                vals[i] = out
-                if type(out.value) is ndarray and out.value.size > MAX_ELEMENTS:
-                    raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
-                                     f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
-                                     source=program.source)
-                if release is not None:
-                    if out.op is not None:  # recorded: its rules will read what they save
-                        saved.update(i if k is None else args[k] for k in out.op.saved(out.parents))
-                    for j in release.get(i, ()):
-                        if j not in saved:
-                            _release(vals[j])
-            elif node.kind == "var":
-                vals[i] = leaves[node.name]
-            elif type(node.value) is float:  # a literal: the quick way to a numpy scalar
-                vals[i] = Tensor(scalar(node.value))
-            else:
-                v = np.asarray(node.value, dtype=dtype)
-                vals[i] = Tensor(v[()] if v.ndim == 0 else v)
-    return vals
 
 
-def _last_users(program: Program, keep) -> dict:
-    """{user: the op nodes, outside `keep`, whose value is read last by that user}."""
-    last = {}
-    for i, node in enumerate(program.nodes):
-        for j in node.args:
-            last[j] = i
-    keep = set(keep)
-    out: dict[int, list] = {}
-    for j, i in last.items():
-        if j not in keep and program.nodes[j].kind == "op":
-            out.setdefault(i, []).append(j)
-    return out
+MAX_LIB_BYTES = 10_000_000  # a lib file is text someone wrote
 
 
-def release_plan(program: Program, keep) -> dict:
-    """What evaluate(..., keep=keep) releases after each node: computed once by a caller that
-    evaluates the same program many times (a descent) and passed as `release`."""
-    return _last_users(program, keep)
-
-
-_STAND_INS: dict = {}  # (shape, dtype) -> a read-only NaN view: np.broadcast_to costs ~10 us a call
-
-
-def _release(t: Tensor) -> None:
-    """Drop an array value, keeping its shape and dtype (rules read shapes of values they do not
-    save). The stand-in is NaN, so a rule that read a value its `saves` did not list shows up."""
-    v = t.value
-    if type(v) is np.ndarray and v.size > 1:
-        key = (v.shape, v.dtype)
-        stand_in = _STAND_INS.get(key)
-        if stand_in is None:
-            if len(_STAND_INS) > 256:
-                _STAND_INS.clear()
-            stand_in = _STAND_INS[key] = np.broadcast_to(
-                np.array(np.nan if v.dtype.kind in "fc" else 0, dtype=v.dtype), v.shape)
-        t.value = stand_in
-
-
-def forward(program: Program, leaves: dict, dtype) -> Tensor:
-    """The output alone: every intermediate value nobody reads is released on the way."""
-    return evaluate(program, leaves, dtype, keep=(program.output,))[program.output]
-
-
-def _check_broadcast(program, i, a, b):
+def _read_lib(path) -> str:
     try:
-        size = math.prod(np.broadcast_shapes(a.shape, b.shape))
-    except ValueError:
-        return  # the operation itself reports shapes that do not broadcast
-    if size > MAX_ELEMENTS:
-        raise AgradError(f"{program.label(i)} would have {size:,} elements, over the limit of {MAX_ELEMENTS:,}",
-                         kind="limit", span=program.nodes[i].span, source=program.source)
-
-
-def _numpy_message(exc) -> str:
-    msg = str(exc)
-    if "could not be broadcast" in msg:
-        shapes = msg.split("shapes", 1)[-1].strip()
-        return f"the shapes {shapes} do not broadcast together"
-    if "out of bounds" in msg or "too many indices" in msg:
-        return msg.replace("index", "the index", 1)
-    return msg
+        if os.stat(path).st_size > MAX_LIB_BYTES:
+            raise AgradError(f"lib={path}: over {MAX_LIB_BYTES:,} bytes", kind="file")
+        with open(path, "rb") as fh:
+            return fh.read(MAX_LIB_BYTES + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise AgradError(f"lib={path}: cannot read it ({reason})", kind="file") from None

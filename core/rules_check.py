@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .check import _time_limit, _Timeout, close
+from .tolerance import Timeout, close, time_limit
 from .functions import FunctionOp, run_rule
 from .numeric import MAX_FD_ENTRIES, jacobian
 from .ops import _sum_to_np
@@ -73,9 +73,9 @@ def _check_node(index, d, inputs, g, out, *, rtol, atol, timeout) -> list:
                                              f"{MAX_RULE_ENTRIES:,} input entries)"
         return base
     try:
-        with _time_limit(timeout):
+        with time_limit(timeout):
             exact, formulas = _sympy_vjps(d, inputs, g)
-    except _Timeout:
+    except Timeout:
         exact, why = None, f"SymPy took longer than {timeout:g} s"
     except Exception as exc:  # SymPy is the oracle, not the subject: say so and move on
         exact, why = None, f"SymPy could not finish ({type(exc).__name__}: {exc})"

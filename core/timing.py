@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import autodiff
-from .check import close, tolerances
+from .tolerance import close, tolerances
 from .errors import AgradError
 from .gradient import _paths, names
 from .problem import Options, bind, validate

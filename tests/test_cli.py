@@ -46,12 +46,12 @@ def test_classic_example_json_contract():
 
 def test_plain_format_has_full_precision():
     r = run("grad", "sin(x)", "--x", "1", "--format", "plain")
-    assert r.stdout == f"x {float(np.cos(1.0))!r}\n"
+    assert r.stdout == f"value {float(np.sin(1.0))!r}\nx {float(np.cos(1.0))!r}\n"
 
 
 def test_csv_format():
     r = run("grad", "sum(w*w)", "--w", "[1,2]", "--format", "csv")
-    assert r.stdout == "derivative,index,value\nw,0,2.0\nw,1,4.0\n"
+    assert r.stdout == "derivative,index,value\nvalue,,5.0\nw,0,2.0\nw,1,4.0\n"
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -63,19 +63,19 @@ def test_values_negative_and_constant(value, expected):
         assert r.exit_code == 2
     else:
         assert r.exit_code == 0, r.output
-        assert float(r.stdout.split()[1]) == pytest.approx(expected, rel=1e-15)
+        assert float(r.stdout.splitlines()[1].split()[1]) == pytest.approx(expected, rel=1e-15)
 
 
 def test_var_option_binds_names_that_clash_with_options():
     r = run("grad", "json * order", "-v", "json=2", "--var", "order=-3", "--format", "plain")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "json -3.0\norder 2.0\n"
+    assert r.stdout == "value -6.0\njson -3.0\norder 2.0\n"
 
 
 def test_expression_starting_with_minus():
     r = run("grad", "-x**2", "--x", "3", "--format", "plain")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "x -6.0\n"
+    assert r.stdout == "value -9.0\nx -6.0\n"
 
 
 def test_stdin_program_with_named_intermediates():
@@ -91,7 +91,8 @@ def test_values_from_files(tmp_path):
     r = run("grad", "sum(A @ w[:2])", "--w", f"@{tmp_path / 'w.npy'}", "--A", f"@{tmp_path / 'A.csv'}",
             "--format", "plain")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "w [4.0,6.0,0.0]\nA [[1.0,2.0],[1.0,2.0]]\n"
+    # issue 16: plain prints an array's entries space-separated (row-major), after f's value
+    assert r.stdout == "value 16.0\nw 4.0 6.0 0.0\nA 1.0 2.0 1.0 2.0\n"
 
 
 def test_constructors_as_values():
@@ -146,7 +147,7 @@ def test_non_scalar_output_names_both_fixes():
 def test_unused_binding_warns_on_stderr():
     r = run("grad", "x*x", "--x", "3", "--y", "1", "--format", "plain")
     assert r.exit_code == 0
-    assert r.stdout == "x 6.0\ny 0.0\n"
+    assert r.stdout == "value 9.0\nx 6.0\ny 0.0\n"
     assert r.stderr == "warning: 'y' is bound but the expression does not use it; its gradient is 0\n"
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import agrad
 from agrad.cli.main import cli
-from agrad.functions import load_library
+from agrad.program import load_library
 from agrad.program import compile_source
 from agrad.rng import Random
 
