@@ -169,7 +169,7 @@ def array_rows(rows, d: Path, n: int, n_save: int, repeat: int):
     ref = GRAD_NP.format(extra="", x=str(x7), y=str(y7)) + f"np.savez({str(d / 'ref.npz')!r}, x=gx)\n"
     tr, mr, _ = run(py(ref), repeat=repeat)
     out_npz = d / "out.npz"
-    ta, ma, _ = run(AGRAD + ["grad", EXPR, "--x", f"@{x7}", "--y", f"@{y7}", "--wrt", "x", "--no-check", "--save",
+    ta, ma, _ = run(AGRAD + ["grad", EXPR, "--x", f"@{x7}", "--y", f"@{y7}", "--wrt", "x", "--no-check", "--force", "--save",
                              str(out_npz), "--format", "plain"], repeat=repeat)
     size = out_npz.stat().st_size / 2**20 if out_npz.exists() else float("nan")
     rows.append((f"--save out.npz --format plain --wrt x, {n_save:,} elements vs numpy + np.savez",
