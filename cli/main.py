@@ -300,7 +300,9 @@ claim or check is also named on stderr.
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
               help="Seconds SymPy may take before the check is skipped.")
 @click.option("--full", is_flag=True, help="Everything in full: every derivative in the table (past 30 a summary) "
-                                          "and every graph node in --json (past 1,000 the first and last 500).")
+                                          "and every graph node in --json (past 1,000 the first and last 500), "
+                                          "every element of its value and grad (past 10,000 a summary: shape, "
+                                          "min, max, mean, norm). Gradients are always in full.")
 @_output_options
 @_function_options
 @_picture_options
@@ -589,8 +591,10 @@ def _console():
 def _emit(result, fmt: str, precision: int, full: bool = False):
     from agrad.cli import render
 
-    if fmt == "json":
-        click.echo(render.to_json(render.result_dict(result, full=full)))
+    if fmt == "json":  # orjson's bytes: indented at a terminal, compact when piped (render_json.py)
+        from agrad.cli.render_json import dumps_bytes
+
+        click.echo(dumps_bytes(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
     elif fmt == "plain":
         click.echo(render.to_plain(result), nl=False)
     elif fmt == "csv":
@@ -687,7 +691,10 @@ def main(argv=None):
 
     from agrad.cli import safe
 
+    from agrad.cli.memory import keep_freed_memory
+
     args = sys.argv[1:] if argv is None else argv
+    keep_freed_memory()  # backward passes reuse freed array memory instead of faulting pages in again
     safe.fit_streams()  # an ASCII terminal gets d and ok for ∂ and ✓, not a UnicodeEncodeError
     bad = safe.bad_argument(args)
     if bad:

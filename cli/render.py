@@ -91,7 +91,12 @@ def _shown_nodes(r, full: bool) -> list:
 
 def result_dict(r, full: bool = False) -> dict:
     """The result as JSON data; past MAX_JSON_NODES graph nodes only the first and last 500 are
-    listed (with "intermediates_omitted") unless full=True."""
+    listed (with "intermediates_omitted") unless full=True, and an intermediate's value or grad
+    of more than render_json.SUMMARY_OVER elements is {"summary": {shape, dtype, finite, min, max,
+    mean, norm}} (gradients and derivatives are always in full). Arrays stay numpy arrays:
+    render_json writes them in C, to_json converts them."""
+    from agrad.cli.render_json import shown as summarized
+
     check = {
         "status": r.check.status,
         "ok": r.check.ok,
@@ -120,13 +125,15 @@ def result_dict(r, full: bool = False) -> dict:
         "gradients": r.gradients,
         "derivatives": r.derivatives,
         "intermediates": [
-            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad,
+            {"index": n.index, "name": n.name, "expr": n.expr, "op": n.op, "value": summarized(n.value, full),
+             "grad": summarized(n.grad, full),
              "is_leaf": n.is_leaf, "requires_grad": n.requires_grad, "grad_fn": n.grad_fn,
              "detached": n.detached, "next": n.parents}
             for n in shown
         ],
         "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
-                    "intermediates": {str(k): v for k, v in p.intermediates.items() if keep is None or k in keep}}
+                    "intermediates": {str(k): summarized(v, full) for k, v in p.intermediates.items()
+                                      if keep is None or k in keep}}
                    for p in r.passes],
         "output": r.output.index,
         "saved": r.saved,
@@ -152,7 +159,7 @@ def result_dict(r, full: bool = False) -> dict:
         from agrad.cli.render_explain import explain_dict
 
         out["explain"] = explain_dict(r.explanation)
-    return jsonable(out)
+    return out
 
 
 def to_json(data) -> str:

@@ -9,7 +9,9 @@ autograd semantics, checked against SymPy and finite differences.
 The public API is what __all__ lists; every other module is agrad's own business. Core never
 prints: every call returns a frozen dataclass (agrad.results) and the command line renders it.
 """
-from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
+
+
+from .errors import AgradError, BindingError, LimitError, ParseError, UsageError  # noqa: E402
 from .gradient import grad, hessian
 from .program import Program, parse
 from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, HessianSummary, NodeRow

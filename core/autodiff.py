@@ -5,7 +5,7 @@ import numpy as np
 
 from .errors import AgradError, shape_text
 from .ops import sum_to
-from .tensor import Tensor, const, gc_paused, grad_mode, quiet_numpy
+from .tensor import Tensor, _state, const, gc_paused, grad_mode, quiet_numpy
 
 
 def toposort(roots, stop=()) -> list[Tensor]:
@@ -77,6 +77,21 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
             grads[r] = grads[r] + s if r in grads else s
     order = toposort(roots, stop)
     stop_ids = {id(s) for s in stop}
+    # An all-ones seed multiplies nothing (ops._unit_times); with create_graph the product stays a graph node.
+    unit = None
+    if not create_graph and len(grads) == 1:
+        s = next(iter(grads.values()))
+        if np.all(s.value == 1):
+            unit = s
+    outer_unit, _state["unit"] = _state["unit"], unit
+    try:
+        return _backward_loop(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,
+                              retain_grads=retain_grads)
+    finally:
+        _state["unit"] = outer_unit
+
+
+def _backward_loop(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -> dict:
     # Gradients a rule just made and only this pass holds take later contributions in place
     # (PyTorch's InputBuffer does the same): one fresh array fewer per extra use of a value.
     owned = set()

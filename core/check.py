@@ -78,6 +78,20 @@ def key_text(key) -> str:
     return ",".join(key)
 
 
+def _in_key_order(keys, taylor, symbolic_vals, taylor_vals, derivatives) -> list:
+    """One flat list in `keys` order from the symbolic entries (in order, Taylor keys left out)
+    and the Taylor keys' values (one scalar each)."""
+    out, pos = [], 0
+    for k in keys:
+        if k in taylor:
+            out.append(taylor_vals[k])
+        else:
+            n = int(np.size(derivatives[k]))
+            out.extend(symbolic_vals[pos:pos + n])
+            pos += n
+    return out
+
+
 def against_sympy(program, shapes: dict, point: dict, values: list, derivatives: dict, *,
                   seed=None, jacobian=False, rtol: float, atol: float, timeout: float) -> Check:
     """Compare every derivative in `derivatives` ({(var, ...): array}) with SymPy's, evaluated
@@ -101,21 +115,30 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                 seeds = np.vectorize(S.exact, otypes=[object])(np.broadcast_to(seed, base.shape))
                 base = np.asarray(np.sum(base * seeds), dtype=object)
             cache = {(): base}
+            taylor = S.taylor_keys(derivatives, shapes, base)  # high orders of a scalar: symbolic.taylor_keys
             for key in derivatives:
-                for k in range(1, len(key) + 1):
+                for k in range(1, min(len(key), S.TAYLOR_FROM if key in taylor else len(key)) + 1):
                     if key[:k] not in cache:
                         cache[key[:k]] = S.jacobian(cache[key[: k - 1]], syms[key[k - 1]])
             keys = list(derivatives)
             names = list(shapes)
-            flat_syms, flat_exprs = S.flat(syms[n] for n in names), S.flat(cache[k] for k in keys)
+            symbolic_keys = [k for k in keys if k not in taylor]
+            flat_syms, flat_exprs = S.flat(syms[n] for n in names), S.flat(cache[k] for k in symbolic_keys)
             flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
             flat_vals = S.evaluator(flat_syms, flat_exprs)(flat_point)
+            if taylor:
+                coeffs = S.taylor_values(base, syms, point, next(iter(taylor))[0], [len(k) for k in taylor])
+                for k in taylor:
+                    cache[k] = np.asarray(S.TAYLOR_FORMULA.format(n=len(k)), dtype=object)
+                flat_vals = _in_key_order(keys, taylor, flat_vals, {k: coeffs[len(k)] for k in taylor}, derivatives)
             ad_flat = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
             flat64 = None
             if not close(ad_flat, flat_vals, rtol, atol).all():
                 # the same formulas in float64: where AD agrees with these but not with the exact
                 # value, the point is ill-conditioned (float64 rounding of the inputs is amplified)
                 flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
+                if taylor:  # no formula to round: those entries get no ill-conditioning excuse
+                    flat64 = _in_key_order(keys, taylor, flat64, {k: float("nan") for k in taylor}, derivatives)
     except Timeout:
         return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (check_timeout=)",
                      rtol, atol, seconds=time.perf_counter() - t0)

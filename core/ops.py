@@ -25,6 +25,7 @@ from .kernels import scalar as _s
 from .kernels import sigmoid as _sigmoid_np
 from .kernels import tie_mask, tie_weights
 from .tensor import Tensor, apply, const
+from .tensor import _state as _unit  # the all-ones seed of the running backward pass, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +172,24 @@ def _mean_np(x, axis=None):
 
 def _mean_vjp(g, out, x, axis=None):
     n = x.value.size if axis is None else x.shape[axis]
-    return _expand(g, x.shape, axis) / n
+    return _expand(g / n, x.shape, axis)  # divided before it is spread: the same numbers, one array op fewer
+
+
+def _sum_sym(sp, x, axis=None):
+    """One Add of all the terms: np.sum over SymPy objects adds pairwise, re-sorting and
+    re-hashing a growing sum at each step (quadratic in the number of terms)."""
+    if axis is None:
+        return np.asarray(sp.Add(*np.asarray(x, dtype=object).ravel()), dtype=object)
+    moved = np.moveaxis(np.asarray(x, dtype=object), axis, -1)
+    out = np.empty(moved.shape[:-1], dtype=object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = sp.Add(*moved[idx])
+    return out
 
 
 def _mean_sym(sp, x, axis=None):
     n = x.size if axis is None else x.shape[axis]
-    return np.asarray(np.sum(x, axis=axis) * sp.Rational(1, n), dtype=object)
+    return np.asarray(_sum_sym(sp, x, axis) * sp.Rational(1, n), dtype=object)
 
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -242,7 +255,7 @@ _ROWS = [
        kink="a tie splits the gradient 0.5 / 0.5"),
     # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
     Op("sum", lambda x, axis=None: _s(np.sum(x, axis=axis)), (lambda g, o, x, axis=None: _expand(g, x.shape, axis),),
-       lambda sp, x, axis=None: np.asarray(np.sum(x, axis=axis), dtype=object), J.reduce, _reduce_name("Sum"),
+       _sum_sym, J.reduce, _reduce_name("Sum"),
        "", lang=("sum",), params=("axis",)),
     Op("mean", _mean_np, (_mean_vjp,), _mean_sym, J.reduce, _reduce_name("Mean"), "", lang=("mean",), params=("axis",)),
     Op("max", _extreme_np(np.max), (_extreme_vjp,), _extreme_sym("Max"), J.extreme, _reduce_name("Max", full=1), "xo",
@@ -297,10 +310,32 @@ def _operators(op: Op):
     return method, reflected
 
 
+def _unit_times(a, b):
+    """g * b where g is the all-ones seed of a backward pass without create_graph: b itself, as
+    a read-only view (a gradient the loop may not add into), when multiplying would change
+    neither shape nor dtype. 1 * v == v exactly (NaN, inf and -0.0 included), and a loss's
+    last op is often a product, a pointwise formula's nearly always: one array op fewer each."""
+    if type(b) is not Tensor:
+        b = const(b, a)
+    unit = _unit["unit"]
+    if unit is not None:
+        other = b if a is unit else a if b is unit else None
+        if other is not None and other.value.shape == unit.value.shape and other.value.dtype == unit.value.dtype:
+            v = other.value
+            if type(v) is np.ndarray:
+                v = v.view()
+                v.flags.writeable = False  # it is the forward value too: nobody may write through it
+            return Tensor(v)
+    return apply(_MUL, (a, b))
+
+
+_MUL = OPS["mul"]
+
 # Operators on Tensor, so derivative rules read like the mathematics they implement.
 Tensor.__add__, Tensor.__radd__ = _operators(OPS["add"])
 Tensor.__sub__, Tensor.__rsub__ = _operators(OPS["sub"])
 Tensor.__mul__, Tensor.__rmul__ = _operators(OPS["mul"])
+Tensor.__mul__ = _unit_times
 Tensor.__truediv__, Tensor.__rtruediv__ = _operators(OPS["div"])
 Tensor.__pow__, Tensor.__rpow__ = _operators(OPS["pow"])
 Tensor.__matmul__, Tensor.__rmatmul__ = _operators(OPS["matmul"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from itertools import islice
 
 from .errors import AgradError
 
@@ -34,9 +35,18 @@ class _Syntax:
 class Num(_Syntax):
     __slots__ = ("value", "text", "span")
 
+    def __init__(self, value, text, span):  # spelled out: the generic setattr loop is the parser's slowest line
+        self.value = value
+        self.text = text
+        self.span = span
+
 
 class Name(_Syntax):
     __slots__ = ("id", "span")
+
+    def __init__(self, id, span):  # spelled out: the generic setattr loop is the parser's slowest line
+        self.id = id
+        self.span = span
 
 
 class Unary(_Syntax):
@@ -46,9 +56,21 @@ class Unary(_Syntax):
 class Bin(_Syntax):
     __slots__ = ("op", "left", "right", "span")  # op: + - * / ** @
 
+    def __init__(self, op, left, right, span):  # spelled out: the generic setattr loop is the parser's slowest line
+        self.op = op
+        self.left = left
+        self.right = right
+        self.span = span
+
 
 class Call(_Syntax):
     __slots__ = ("func", "args", "span", "func_span")
+
+    def __init__(self, func, args, span, func_span):  # spelled out: the generic setattr loop is the parser's slowest line
+        self.func = func
+        self.args = args
+        self.span = span
+        self.func_span = func_span
 
 
 class Index(_Syntax):
@@ -61,6 +83,11 @@ class ListLit(_Syntax):
 
 class Statement(_Syntax):
     __slots__ = ("target", "target_span", "expr")
+
+    def __init__(self, target, target_span, expr):  # spelled out: the generic setattr loop is the parser's slowest line
+        self.target = target
+        self.target_span = target_span
+        self.expr = expr
 
 
 class FuncDef(_Syntax):
@@ -90,6 +117,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+_BATCH = 512  # tokens read ahead at a time (the window stays small)
 _BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by _power
 
 
@@ -122,9 +150,14 @@ class _Parser:
 
     # -- token helpers -------------------------------------------------------------------
     def tok(self, i: int):
-        while i - self.base >= len(self.buf):
-            self.buf.append(next(self.stream, None) or self.buf[-1])  # past the end: 'end' again
-        return self.buf[i - self.base]
+        buf = self.buf
+        j = i - self.base
+        if j < len(buf):
+            return buf[j]
+        while j >= len(buf):
+            more = list(islice(self.stream, _BATCH))  # tokens in batches: one generator call per token cost 1 us
+            buf.extend(more or [buf[-1]])  # past the end: 'end' again
+        return buf[j]
 
     def forget(self):
         """Drop the tokens of finished statements, keeping the last one for error messages."""
@@ -134,7 +167,9 @@ class _Parser:
             self.base += keep
 
     def peek(self):
-        tok = self.tok(self.i)
+        j = self.i - self.base
+        buf = self.buf
+        tok = buf[j] if j < len(buf) else self.tok(self.i)  # the hot path inlined: ~40 calls a statement
         if self.brackets:
             while tok[1] == "\n":
                 self.i += 1

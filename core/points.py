@@ -153,7 +153,8 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
     values = evaluate(program, leaves, dtype, keep=(program.output,))
     y = values[program.output]
     n = next(iter(flat.values())).size if flat else 1
-    value = np.broadcast_to(np.asarray(y.value), (n,)).copy()
+    taken = {id(v) for v in flat.values()}  # the caller's arrays: never handed back as results
+    value = _own(y.value, n, taken)
     ders = {}
     if not wrt:
         return value, ders
@@ -162,7 +163,7 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
     seed = np.ones(np.shape(y.value), dtype=dtype)
     first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1)
     for v, g in zip(wrt, first):
-        ders[v] = np.broadcast_to(np.asarray(g.value), (n,)).copy()
+        ders[v] = _own(g.value, n, taken)
     if order == 2:
         for v, g in zip(wrt, first):
             if not g.requires_grad:  # f is linear in v: no graph to walk again
@@ -171,8 +172,21 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
                 continue
             second = autodiff.grad(g, [leaves[w] for w in wrt], np.ones(g.shape, dtype), retain_graph=True)
             for w, h in zip(wrt, second):
-                ders[f"{v},{w}"] = np.broadcast_to(np.asarray(h.value), (n,)).copy()
+                ders[f"{v},{w}"] = _own(h.value, n, taken)
     return value, ders
+
+
+def _own(v, n: int, taken: set) -> np.ndarray:
+    """v as a (n,) array of the result's own: a fresh array nothing else holds is used as it is
+    (a copy of 10,000 floats costs as much as an op), anything else (a view, a broadcast, an
+    input, an array already handed out) is copied."""
+    if (type(v) is np.ndarray and v.shape == (n,) and v.flags.owndata and v.flags.writeable
+            and id(v) not in taken):
+        taken.add(id(v))
+        return v
+    out = np.broadcast_to(np.asarray(v), (n,)).copy()
+    taken.add(id(out))
+    return out
 
 
 def _kink_points(program, flat, dtype, n) -> np.ndarray:

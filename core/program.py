@@ -67,22 +67,26 @@ class _Compiler:
     def expr(self, root) -> int:
         """Post-order walk with an explicit stack; returns the node index of root."""
         results: dict[int, int] = {}
-        stack = [(root, False)]
+        stack = [(root, None)]
+        leaf = (P.Num, P.Name)
         while stack:
-            node, ready = stack.pop()
-            if not ready:
+            node, kids = stack.pop()
+            if kids is None:
+                if type(node) in leaf:  # no children: emitted at once (half the nodes of a formula)
+                    results[id(node)] = self.emit(node, ())
+                    continue
                 if isinstance(node, P.Call) and node.func == "no_grad":
                     self.no_grad_starts[id(node)] = len(self.nodes)  # its argument's nodes follow, contiguously
                 kids = self.children(node)
-                stack.append((node, True))
-                stack.extend((k, False) for k in reversed(kids))
+                stack.append((node, kids))
+                stack.extend((k, None) for k in reversed(kids))
                 continue
-            results[id(node)] = self.emit(node, [results[id(k)] for k in self.children(node)])
+            results[id(node)] = self.emit(node, [results[id(k)] for k in kids])
         return results[id(root)]
 
     def children(self, node):
-        if isinstance(node, P.Bin):
-            return [node.left, node.right]
+        if type(node) is P.Bin:
+            return (node.left, node.right)
         if isinstance(node, P.Unary):
             return [node.operand]
         if isinstance(node, P.Index):

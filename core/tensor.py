@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-_state = {"grad": True}
+_state = {"grad": True, "unit": None}  # unit: the all-ones seed of the running backward pass (autodiff)
 _seq = itertools.count()  # creation order: a node is always created after its inputs
 
 

@@ -105,8 +105,30 @@ def test_big_expressions_are_skipped_with_a_reason():
 
 
 def test_time_budget_skips_instead_of_hanging():
-    r = agrad.grad("exp(sin(x))*tanh(x)", at={"x": np.float64(0.7)}, order=25, check_timeout=0.5)
+    # mixed partials swell symbolically (one variable's high orders come from Taylor coefficients,
+    # which are quick: test_high_order_of_one_variable_checks_through_taylor_coefficients)
+    r = agrad.grad("exp(sin(x*y))*tanh(x + y)", at={"x": np.float64(0.7), "y": np.float64(0.3)}, order=8,
+                   check_timeout=0.5)
     assert r.check.status == "skipped" and "time budget" in r.check.reason
+
+
+def test_high_order_of_one_variable_checks_through_taylor_coefficients():
+    import math
+
+    import sympy as sp
+
+    r = agrad.grad("exp(sin(x))*tanh(x)", at={"x": np.float64(0.7)}, order=20, check_timeout=10)
+    assert r.check.status == "ok", r.check.reason
+    items = {i.key: i for i in r.check.items}
+    top = items[",".join(["x"] * 20)]
+    assert "Taylor" in top.formula and top.verdict == "ok"
+    assert items["x,x"].formula != top.formula  # low orders keep SymPy's closed form
+    x = sp.Symbol("x")
+    d = sp.exp(sp.sin(x)) * sp.tanh(x)
+    for _ in range(6):
+        d = d.diff(x)
+    exact6 = float(d.subs(x, sp.Rational(7, 10)).evalf(30))  # 0.7 in decimal, close to float64's 0.7
+    assert math.isclose(float(items[",".join(["x"] * 6)].sympy), exact6, rel_tol=1e-13)
 
 
 def test_sympy_is_not_imported_without_a_check():
