@@ -333,10 +333,10 @@ def _third_opinion(check: Check, problem, derivatives: dict, run) -> Check:
     if not any(len(i.key.split(",")) == 1 for i in check.items):
         return check
     n = sum(int(np.size(problem.bindings[v])) for v in problem.wrt)
-    work = len(problem.program.nodes) * (2 * n + 1)  # node evaluations of central differences
+    work = len(problem.program.nodes) * 2 * n  # node evaluations of central differences
     if work > MAX_FD_NODE_EVALS:
         why = (f"finite differences skipped: {work:,} node evaluations ({len(problem.program.nodes):,} nodes x "
-               f"{2 * n + 1:,} forward passes); the limit is {MAX_FD_NODE_EVALS:,}")
+               f"{2 * n:,} forward passes); the limit is {MAX_FD_NODE_EVALS:,}")
         return dataclasses.replace(check, reason=f"{check.reason}; {why}" if check.reason else check.reason)
     p64 = {n: np.asarray(v, dtype=np.float64) for n, v in problem.point().items()}
     fd = numeric.first_derivatives(problem.program, p64, problem.wrt, run.seed)

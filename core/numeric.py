@@ -26,8 +26,7 @@ def jacobian(f, x: np.ndarray, h=None, side: int = 0) -> np.ndarray:
     """d f / d x by differences: shape f(x).shape + x.shape. side 0: central; +1/-1: one-sided.
     h: a fixed step, or None for step() per entry."""
     x = np.asarray(x, dtype=np.float64)
-    f0 = np.asarray(f(x))
-    out = np.zeros(f0.shape + x.shape)
+    out = None  # shaped by the first difference: no forward pass at x itself
     for idx in np.ndindex(*x.shape):
         hh = step(float(x[idx])) if h is None else h
         plus, minus = x.copy(), x.copy()
@@ -36,8 +35,11 @@ def jacobian(f, x: np.ndarray, h=None, side: int = 0) -> np.ndarray:
         if side <= 0:
             minus[idx] -= hh
         width = hh * (2 if side == 0 else 1)
-        out[(...,) + idx] = (np.asarray(f(plus)) - np.asarray(f(minus))) / width
-    return out
+        d = (np.asarray(f(plus)) - np.asarray(f(minus))) / width
+        if out is None:
+            out = np.zeros(d.shape + x.shape)
+        out[(...,) + idx] = d
+    return out if out is not None else np.zeros(np.shape(f(x)) + x.shape)
 
 
 def output_fn(program: Program, point: dict, var: str, seed=None):

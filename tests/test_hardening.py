@@ -140,7 +140,7 @@ def test_stdin_is_read_bounded_and_as_utf8():
             b[:] = b"0" * len(b)
             return len(b)
 
-    with pytest.raises(AgradError, match="over the limit of 2,000,000 bytes"):
+    with pytest.raises(AgradError, match="over the limit of 1,000,000 bytes"):
         read_source(io.BufferedReader(Endless()))
     r = run("grad", "-", "--x", "1", input=b"x*\xff")
     assert r.exit_code == 2
