@@ -331,7 +331,10 @@ def grad_cmd(ctx, expr, var, wrt, grad_output, jacobian, order, hessian, repeat,
             hessian=hessian, jacobian=jacobian, check=check, rtol=rtol, atol=atol, check_timeout=check_timeout,
             fuse=fuse, expect=list(expect) or None,
             lib=lib_files or None, seed=seed, explain=pictures["explain"], paths=pictures["paths"],
-            latex=fmt == "latex")
+            latex=fmt == "latex",
+            # plain and csv print values and derivatives only: no node rows, no non-leaf gradients
+            intermediates=not (fmt in ("plain", "csv") and not (save_file or dot_file or show_graph
+                                                               or pictures["graph_file"] or pictures["explain"])))
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     with _errors(fmt):  # files first: a refused --save stops the run before anything is printed

@@ -37,8 +37,9 @@ def seed_array(grad_output, y: Tensor):
     return autodiff.seed_for(y, np.asarray(grad_output)).value  # broadcasts, or says why it cannot
 
 
-def run_passes(problem: Problem) -> Run:
-    """repeat forward graphs, each walked backward times; leaf .grad accumulates as in PyTorch."""
+def run_passes(problem: Problem, *, intermediates: bool = True) -> Run:
+    """repeat forward graphs, each walked backward times; leaf .grad accumulates as in PyTorch.
+    intermediates=False: no node but the leaves keeps its gradient (nothing will show them)."""
     o = problem.options
     program, leaves = problem.run_program, problem.leaves()
     passes, first, first_grads, seed = [], None, {}, None
@@ -60,11 +61,13 @@ def run_passes(problem: Problem) -> Run:
                 for leaf in leaves.values():
                     leaf.grad = None
             # the table shows every node's gradient (retain_grads); nothing to differentiate, no pass
-            grads = autodiff.backward(y, seed, retain_graph=o.retain_graph, retain_grads=True) if problem.wrt else {}
+            grads = autodiff.backward(y, seed, retain_graph=o.retain_graph,
+                                      retain_grads=intermediates) if problem.wrt else {}
             if f == 0 and b == 0:
                 first_grads = grads
             passes.append(Pass(len(passes) + 1, f + 1, {n: grad_value(leaves[n]) for n in problem.wrt},
-                               {i: grads[t].value for i, t in enumerate(vals) if t in grads}))
+                               {i: grads[t].value for i, t in enumerate(vals) if t in grads} if intermediates
+                               else {}))
     return Run(leaves, first, passes, first_grads, first[program.output], seed)
 
 

@@ -12,13 +12,14 @@ from .differentiate import derivatives, grad_value, run_passes
 from .problem import Options, make_problem
 from .report import node_rows, non_finite, saved
 from .results import GradResult, HessianSummary
+from .tensor import gc_paused
 
 
 def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True, dtype: str = "float64",
          repeat: int = 1, backward: int = 1, retain_graph: bool = False, zero_grad: bool = False,
          jacobian: bool = False, hessian: bool = False, expect=None, fuse: bool = False, rtol: float | None = None,
          atol: float | None = None, check_timeout: float = 10.0, lib=None, seed: int | None = None,
-         explain: bool = False, paths: int = 10, latex: bool = False,
+         explain: bool = False, paths: int = 10, latex: bool = False, intermediates: bool = True,
          at: dict | None = None, **bindings) -> GradResult:
     """Differentiate `expr` (text or an agrad.parse Program) at a point, as PyTorch's autograd
     would, and check every derivative against SymPy and finite differences.
@@ -51,6 +52,15 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     >>> e = agrad.grad("(x1**2 + 2*x2)**2", x1=2, x2=3, explain=True).explanation
     >>> [p.factors for p in e.paths_of("x1").paths], e.paths_of("x1").total
     ([(20.0, 1.0, 4.0)], 80.0)
+
+    `intermediates=False` is for callers that read only the value and the derivatives: the
+    backward pass keeps no non-leaf gradient when nothing else needs it (PyTorch's default,
+    without retain_grad), `nodes` is empty and each Pass's `intermediates` is {}; `problems`
+    may then name a non-finite gradient only where it reaches a variable.
+
+    >>> r = agrad.grad("sin(x)*y", x=0, y=2, check=False, intermediates=False)
+    >>> r.gradients, len(r.nodes)
+    ({'x': 2.0, 'y': 0.0}, 0)
     """
     if isinstance(expect, str):
         expect = parse_claims(expect)
@@ -60,10 +70,19 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
                       repeat=repeat, backward=backward, retain_graph=retain_graph, zero_grad=zero_grad,
                       jacobian=jacobian, hessian=hessian, expect=dict(expect) if expect else None, fuse=fuse,
                       rtol=rtol, atol=atol, check_timeout=check_timeout, lib=_paths(lib), seed=seed)
-    problem = make_problem(expr, {**(at or {}), **bindings}, options)
-    run = run_passes(problem)
-    ders, method, graph_nodes = derivatives(problem, run)
+    with gc_paused():  # graphs are acyclic: the collector's passes over 100,000 live nodes find nothing
+        problem = make_problem(expr, {**(at or {}), **bindings}, options)
+        # the check of user functions' backward rules reads every node's gradient
+        run = run_passes(problem, intermediates=intermediates or options.check)
+        ders, method, graph_nodes = derivatives(problem, run)
     verdict = verify(problem, run, ders)
+    with gc_paused():
+        return _result(problem, run, ders, verdict, method=method, graph_nodes=graph_nodes, paths=paths,
+                       explain=explain, latex=latex, intermediates=intermediates)
+
+
+def _result(problem, run, ders, verdict, *, method, graph_nodes, paths, explain, latex, intermediates):
+    options, jacobian = problem.options, problem.options.jacobian
     program, wrt = problem.run_program, problem.wrt
     warnings = [f"'{name}' is bound but the expression does not use it; its gradient is 0"
                 for name in problem.bindings if name not in program.variables]
@@ -75,15 +94,18 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         counts.update(unfused_values=unfused["values"], unfused_bytes=unfused["bytes"])
     keyed = {",".join(k): _public(v) for k, v in ders.items()}
     rows = node_rows(program, run.values, run.grads)
+    output = rows[program.output]
+    if not intermediates:
+        rows = []
     explanation = _explanation(problem, run, ders, paths) if explain else None
     return GradResult(
         expression=program.source, dtype=options.dtype, output_shape=tuple(run.output.shape), value=_public(run.output.value),
         wrt=wrt, gradients={n: _public(ders[(n,)] if jacobian else grad_value(run.leaves[n])) for n in wrt},
-        derivatives=keyed, nodes=rows, output=rows[program.output], passes=run.passes, check=verdict,
+        derivatives=keyed, nodes=rows, output=output, passes=run.passes, check=verdict,
         order=problem.order, jacobian=jacobian, seed=run.seed, saved=counts,
         problems=non_finite(program, run.values, run.grads), warnings=warnings, method=method,
         graph_nodes=graph_nodes or len(program.nodes),
-        hessian=hessian_summary(ders, wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol) if hessian else None,
+        hessian=hessian_summary(ders, wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol) if options.hessian else None,
         expect=(judge_claims(options.expect, keyed, problem, rtol=verdict.rtol, atol=verdict.atol)
                 if options.expect else None),
         random_seed=problem.random_seed, explanation=explanation,

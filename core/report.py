@@ -3,6 +3,7 @@ and the first node to produce a NaN or an infinity."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -10,24 +11,66 @@ from .program import Program
 from .results import NodeRow, NonFinite
 
 
-def node_rows(program: Program, values: list, grads: dict) -> list:
-    rows = []
-    for i, node in enumerate(program.nodes):
-        t = values[i]
-        g = grads.get(t)
-        detached = node.kind == "op" and node.op.name == "detach"
-        if node.kind == "var":
-            op = "leaf"
-        elif node.kind == "const":
-            op = "const"
-        elif detached:
-            op = "detach"
-        else:
-            op = node.op.torch_name([values[j] for j in node.args], node.params)
-        rows.append(NodeRow(i, node.name, program.label(i), op, t.value, None if g is None else g.value,
-                            is_leaf=t.op is None, requires_grad=t.requires_grad, detached=detached,
-                            parents=tuple(node.args)))
-    return rows
+def node_rows(program: Program, values: list, grads: dict) -> "NodeRows":
+    """A row per node, each built when first read: the JSON shows 1,000 rows of a 100,000-node
+    program and the plain format none, and building them all cost more than the backward pass."""
+    return NodeRows(program, values, grads)
+
+
+class NodeRows(Sequence):
+    """A read-only list of NodeRow (indexing, slices as lists, len, iteration, == with a list)."""
+
+    __slots__ = ("_program", "_values", "_grads", "_rows")
+
+    def __init__(self, program: Program, values: list, grads: dict):
+        self._program, self._values, self._grads = program, values, grads
+        self._rows: dict = {}
+
+    def __len__(self):
+        return len(self._program.nodes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._row(k) for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("node index out of range")
+        return self._row(i % n)
+
+    def __iter__(self):
+        return (self._row(k) for k in range(len(self)))
+
+    def __eq__(self, other):
+        return isinstance(other, (list, tuple, NodeRows)) and list(self) == list(other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"NodeRows({len(self)} nodes)"
+
+    def _row(self, i: int) -> NodeRow:
+        row = self._rows.get(i)
+        if row is None:
+            row = self._rows[i] = _node_row(self._program, self._values, self._grads, i)
+        return row
+
+
+def _node_row(program: Program, values: list, grads: dict, i: int) -> NodeRow:
+    node = program.nodes[i]
+    t = values[i]
+    g = grads.get(t)
+    detached = node.kind == "op" and node.op.name == "detach"
+    if node.kind == "var":
+        op = "leaf"
+    elif node.kind == "const":
+        op = "const"
+    elif detached:
+        op = "detach"
+    else:
+        op = node.op.torch_name([values[j] for j in node.args], node.params)
+    return NodeRow(i, node.name, program.label(i), op, t.value, None if g is None else g.value,
+                   is_leaf=t.op is None, requires_grad=t.requires_grad, detached=detached,
+                   parents=tuple(node.args))
 
 
 def saved(program: Program, values: list) -> dict:
