@@ -598,8 +598,9 @@ def _emit(result, fmt: str, precision: int, full: bool = False):
         from agrad.cli.render_json import dumps_bytes
 
         click.echo(dumps_bytes(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
-    elif fmt == "plain":
-        click.echo(render.to_plain(result), nl=False)
+    elif fmt == "plain":  # piece by piece: the text of 1e7 numbers is never one string
+        for piece in render.plain_chunks(result):
+            click.echo(piece, nl=False)
     elif fmt == "csv":
         click.echo(render.to_csv(result), nl=False)
     else:

@@ -75,7 +75,9 @@ def cell(v, digits: int = 8) -> str:
 def _plain_numbers(v) -> str:
     """Every entry (row-major), space-separated, as awk, numpy.loadtxt and float() read them:
     shortest round-trip repr, and inf, -inf, nan."""
-    return " ".join(map(repr, np.asarray(v, dtype=np.float64).ravel().tolist()))
+    from agrad.cli.render_plain import plain_numbers  # repr's text, written in C (render_plain.py)
+
+    return plain_numbers(v)
 
 
 # ---- json -------------------------------------------------------------------------------------
@@ -206,9 +208,17 @@ def to_plain(r) -> str:
     """For shell scripts (`read name value`): a first line `value F` (f's own value), then one
     `NAME V...` line per derivative (NAME is x, or x,y for a mixed partial). An array's
     entries follow its name space-separated, row-major; inf, -inf and nan as awk reads them."""
-    lines = [f"value {_plain_numbers(r.value)}"]
-    lines += [f"{k} {_plain_numbers(v)}" for k, v in (r.derivatives if r.order > 1 else r.gradients).items()]
-    return "\n".join(lines) + "\n"
+    return "".join(plain_chunks(r))
+
+
+def plain_chunks(r):
+    """to_plain's text in pieces, for a writer that should not hold 1e7 numbers' text at once."""
+    from agrad.cli.render_plain import number_chunks
+
+    for k, v in [("value", r.value), *(r.derivatives if r.order > 1 else r.gradients).items()]:
+        yield f"{k} "
+        yield from number_chunks(v)
+        yield "\n"
 
 
 def to_csv(r) -> str:
