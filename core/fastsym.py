@@ -1,0 +1,195 @@
+"""The SymPy check's heavy work in symengine (SymPy's C++ core): building the program, differentiating
+and evaluating at 30 digits (MPFR) are 10-100x quicker there; SymPy still writes the formulas people
+read (each symengine result converted back, with the user's names). Used only when symengine is
+installed and every op of the program has a derivative there (no abs/relu/max/min: symengine leaves
+Derivative(Max(x, y), x) unevaluated); otherwise check.py keeps the pure SymPy path. Imported only
+when a check runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import symengine as se
+except ImportError:  # optional at run time: the check falls back to SymPy
+    se = None
+
+# ops whose sym column gives the same function in symengine, with a derivative symengine computes
+SUPPORTED = frozenset(["add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "log2", "log10", "sqrt",
+                       "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sigmoid", "softplus",
+                       "sum", "mean", "index", "detach"])
+PREC = 103  # bits: sympy.Float(v, 30) carries 103, and holds every binary digit of a float64
+
+
+def usable(program) -> bool:
+    return se is not None and all(n.kind != "op" or n.op.name in SUPPORTED for n in program.nodes)
+
+
+def _objarray(x):
+    return x if isinstance(x, np.ndarray) and x.dtype == object else np.asarray(x, dtype=object)
+
+
+def _to_se(x):
+    return np.vectorize(se.sympify, otypes=[object])(_objarray(x)) if np.ndim(x) else _objarray(se.sympify(x[()] if isinstance(x, np.ndarray) else x))
+
+
+def build(program, syms: dict, values: list) -> list:
+    """symbolic.build in symengine: the same sym column with symengine for sympy. Numbers alone are
+    still computed by SymPy (symbolic._numeric bounds their size), then converted."""
+    import sympy as sp
+
+    from . import symbolic as S
+
+    out = [None] * len(program.nodes)
+    for i, node in enumerate(program.nodes):
+        if node.kind == "var":
+            out[i] = syms[node.name]
+        elif node.kind == "const":
+            out[i] = _to_se(S._literal(node))
+        elif node.op.name == "detach":
+            out[i] = _to_se(np.vectorize(S.exact, otypes=[object])(np.asarray(values[i].value, dtype=np.float64)))
+        else:
+            op, args, params = node.op, [out[j] for j in node.args], node.params
+            if op.elementwise:
+                def f(*a, op=op, params=params):
+                    if all(getattr(v, "is_Number", False) for v in a):
+                        return se.sympify(S._numeric(op, params, [sp.sympify(v) for v in a]))
+                    return op.sym(se, *a, **params)
+                out[i] = _objarray(np.frompyfunc(f, len(args), 1)(*args))
+            else:
+                out[i] = _objarray(op.sym(se, *args, **params))
+    return out
+
+
+def symbols_of(shapes: dict, held: dict) -> tuple[dict, dict]:
+    """({name: object array of symengine symbols or numbers}, {internal name: Var}). A held
+    variable (no derivative taken by it) is its numbers."""
+    from . import symbolic as S
+
+    syms, back = {}, {}
+    for name, shape in shapes.items():
+        if name in held:
+            syms[name] = _to_se(held[name])
+            continue
+        v = S.element_symbols(name, shape)
+        for s in np.ravel(v):
+            back[s.name] = s
+        syms[name] = np.vectorize(lambda s: se.Symbol(s.name), otypes=[object])(v) if v.ndim else \
+            _objarray(se.Symbol(v[()].name))
+    return syms, back
+
+
+def jacobian_of(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
+    out = np.empty(y.shape + syms.shape, dtype=object)
+    for i in np.ndindex(*y.shape):
+        e = y[i]
+        terms = None
+        if syms.size > 1 and isinstance(e, se.Add):  # each entry differentiates only the terms holding it
+            terms = {}
+            for t in e.args:
+                for s in t.free_symbols:
+                    terms.setdefault(s, []).append(t)
+        for j in np.ndindex(*syms.shape):
+            s = syms[j]
+            if terms is None:
+                out[i + j] = e.diff(s)
+            else:
+                own = terms.get(s)
+                out[i + j] = se.Add(*own).diff(s) if own else se.Integer(0)
+    return out
+
+
+def values30(symbols: list, exprs: list, point: list) -> list:
+    """Each expression at the point, in MPFR at PREC bits (the float64 inputs exactly)."""
+    sub = {s: se.RealMPFR(f"{float(v):.40e}", PREC) for s, v in zip(symbols, point)}
+    out = []
+    for e in exprs:
+        try:
+            own = {s: sub[s] for s in e.free_symbols}  # a small map: symengine converts the dict each call
+            out.append(_float(e.subs(own) if own else e))
+        except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError):
+            out.append(float("nan"))
+    return out
+
+
+def _float(v) -> float:
+    if not v.is_Number:
+        v = v.evalf(PREC)
+    if v == se.oo or v == -se.oo:
+        return float("inf") if v == se.oo else float("-inf")
+    if v == se.zoo or v == se.nan or not v.is_Number:  # undefined here (a division by zero)
+        return float("nan")
+    try:
+        return float(v)
+    except (TypeError, RuntimeError):
+        c = complex(v)  # complex: real only when the imaginary part is rounding (as np.real_if_close)
+        return c.real if abs(c.imag) < 100 * np.finfo(np.float64).eps else float("nan")
+
+
+def values64(symbols: list, exprs: list, point: list) -> list:
+    """The same expressions in float64, as AD computes (the ill-conditioning excuse)."""
+    if not exprs:
+        return []
+    fn = se.Lambdify(symbols, exprs, real=True, cse=True) if symbols else None
+    with np.errstate(all="ignore"):
+        if fn is None:
+            return [_float(e) for e in exprs]
+        return [float(v) for v in np.ravel(fn(np.asarray(point, dtype=np.float64)))]
+
+
+def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
+    """SymPy's text of each symengine expression, the user's names shown (symbolic.Var). Converting
+    to SymPy costs ~1 ms an entry, so it happens once per shape: the symbols are renamed to tokens
+    in the order of their names (the order SymPy sorts them by), the template is converted and
+    printed once, and each token in the text becomes the user's name again."""
+    import re
+
+    import sympy as sp
+
+    texts: dict = {}
+
+    def one(e):
+        free = sorted(e.free_symbols, key=lambda s: s.name)
+        tmpl = e.xreplace({s: se.Symbol(f"{_TOKEN}{k:06d}") for k, s in enumerate(free)}) if free else e
+        text = texts.get(tmpl)
+        if text is None:
+            s = sp.sympify(tmpl)
+            s = s.xreplace({x: sp.Symbol(x.name, real=True) for x in s.free_symbols})  # as the Vars are
+            text = texts[tmpl] = str(s)
+        if not free:
+            return text
+        shown = [back[s.name].shown for s in free]
+        return re.sub(f"{_TOKEN}(\\d{{6}})", lambda m: shown[int(m[1])], text)
+
+    return np.vectorize(one, otypes=[object])(arr)
+
+
+_TOKEN = "_\u00a7"  # no user name holds a section sign: the tokens are found in the text and nowhere else
+
+
+def check(program, shapes: dict, point: dict, values: list, derivatives: dict, *, seed, jacobian: bool,
+          held: dict, rtol: float, atol: float):
+    """check.against_sympy's symbolic work: (keys, {key: formula texts}, SymPy's values in key order,
+    the same formulas in float64 or None when every value already agrees)."""
+    from . import symbolic as S
+    from .tolerance import close
+
+    syms, back = symbols_of(shapes, held)
+    base = build(program, syms, values)[program.output]
+    if seed is not None and not jacobian:
+        seeds = _to_se(np.vectorize(S.exact, otypes=[object])(np.broadcast_to(seed, base.shape)))
+        base = _objarray(se.Add(*np.ravel(base * seeds)))
+    cache = {(): base}
+    for key in derivatives:
+        for k in range(1, len(key) + 1):
+            if key[:k] not in cache:
+                cache[key[:k]] = jacobian_of(cache[key[: k - 1]], syms[key[k - 1]])
+    keys = list(derivatives)
+    names = [n for n in shapes if n not in held]
+    flat_syms = S.flat(syms[n] for n in names)
+    flat_exprs = S.flat(cache[k] for k in keys)
+    flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
+    vals = values30(flat_syms, flat_exprs, flat_point)
+    ad = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
+    v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point)
+    return keys, {k: formulas(cache[k], back) for k in keys}, vals, v64
