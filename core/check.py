@@ -18,6 +18,8 @@ from .tolerance import Timeout, close, time_limit, tolerances
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
+MAX_TREE_SIZE = 400_000  # nodes of the derivative written out as a tree (fastsym.tree_size): ~10 s of SymPy
+FAST_FROM = 300  # from this size on, symengine does the work when installed (fastsym); below, SymPy alone
 MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
 
 
@@ -124,10 +126,17 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
     from . import symbolic as S  # outside the time budget: importing SymPy is not its work
 
     held = held_constants(shapes, point, derivatives)
+    size, dsize = F.tree_size(program, values)
+    if dsize > MAX_TREE_SIZE:
+        return Check("skipped", f"the derivative's formula written out would have about {dsize:.2g} nodes (a value "
+                                f"used again and again is written at each use); SymPy is asked for at most "
+                                f"{MAX_TREE_SIZE:,}",
+                     rtol, atol, seconds=time.perf_counter() - t0)
 
     try:
         with time_limit(timeout):
-            if F.usable(program) and not S.taylor_keys(derivatives, shapes, _base_shape(values[program.output], seed, jacobian)):
+            base_shape = _base_shape(values[program.output], seed, jacobian)
+            if size > FAST_FROM and F.usable(program) and not S.taylor_keys(derivatives, shapes, base_shape):
                 keys, cache, flat_vals, flat64 = F.check(program, shapes, point, values, derivatives, seed=seed,
                                                          jacobian=jacobian, held=held, rtol=rtol, atol=atol)
             else:

@@ -147,21 +147,80 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
     import sympy as sp
 
     texts: dict = {}
+    memo: dict = {}
+    dmemo: dict = {}
 
     def one(e):
         free = sorted(e.free_symbols, key=lambda s: s.name)
         tmpl = e.xreplace({s: se.Symbol(f"{_TOKEN}{k:06d}") for k, s in enumerate(free)}) if free else e
         text = texts.get(tmpl)
         if text is None:
-            s = sp.sympify(tmpl)
-            s = s.xreplace({x: sp.Symbol(x.name, real=True) for x in s.free_symbols})  # as the Vars are
-            text = texts[tmpl] = str(s)
+            text = texts[tmpl] = str(to_sympy(distribute(tmpl, dmemo), memo))
         if not free:
             return text
         shown = [back[s.name].shown for s in free]
         return re.sub(f"{_TOKEN}(\\d{{6}})", lambda m: shown[int(m[1])], text)
 
     return np.vectorize(one, otypes=[object])(arr)
+
+
+def distribute(e, memo: dict):
+    """SymPy's one automatic expansion, done in symengine: a number times a sum is the sum of the
+    multiples (2*(x + y) is 2*x + 2*y in SymPy, not in symengine). Done here in C++, so that
+    d/dx_j sum((A @ x)**2), a sum of 100 multiples of 100-term sums, is collected to 100 terms
+    before SymPy sees it (SymPy takes 0.5 s an entry to do the same)."""
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        args = node.args
+        todo = [a for a in args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        new = [memo[a] for a in args]
+        out = node if all(a is b or a == b for a, b in zip(args, new)) else node.func(*new)
+        if isinstance(out, se.Mul) and len(out.args) == 2 and isinstance(out.args[1], se.Add) \
+                and out.args[0].is_Number:
+            out = se.Add(*[out.args[0] * t for t in out.args[1].args])
+        memo[node] = out
+    return memo[e]
+
+
+def to_sympy(e, memo: dict):
+    """The SymPy expression of a symengine one, each shared subexpression converted once (sympify
+    converts a subtree at every use: a derivative shares the function's subtrees many times). Symbols
+    become real SymPy symbols of the same name, as the check's symbols are."""
+    import sympy as sp
+
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        args = node.args
+        todo = [a for a in args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        if not args:
+            memo[node] = sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else sp.sympify(node)
+            continue
+        a = [memo[x] for x in args]
+        if isinstance(node, se.Add):
+            memo[node] = sp.Add(*a)
+        elif isinstance(node, se.Mul):
+            memo[node] = sp.Mul(*a)
+        elif isinstance(node, se.Pow):
+            memo[node] = sp.Pow(*a)
+        else:
+            memo[node] = getattr(sp, type(node).__name__)(*a)
+    return memo[e]
 
 
 _TOKEN = "_\u00a7"  # no user name holds a section sign: the tokens are found in the text and nowhere else
@@ -193,3 +252,39 @@ def check(program, shapes: dict, point: dict, values: list, derivatives: dict, *
     ad = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
     v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point)
     return keys, {k: formulas(cache[k], back) for k in keys}, vals, v64
+
+
+def tree_size(program, values: list) -> tuple[float, float]:
+    """(the output's formula, its derivative's) written out as trees, in nodes: every element, and
+    every repeated subexpression counted at each use, as printing the formulas walks them. From the
+    graph alone in microseconds, so a program whose formulas are astronomically long (t = sin(t)*y
+    + t*0.5 fifty times: 2**50 nodes) is refused at once instead of running into the time budget.
+    The derivative is sized by the chain rule written out: f(u)' = f'(u)*u' costs u and u' again."""
+    sizes: list = [None] * len(program.nodes)
+    dsizes: list = [None] * len(program.nodes)
+    for i, node in enumerate(program.nodes):
+        shape = np.shape(values[i].value)
+        if node.kind != "op" or node.op.name == "detach":
+            sizes[i] = dsizes[i] = np.ones(shape)
+            continue
+        args, dargs = [sizes[j] for j in node.args], [dsizes[j] for j in node.args]
+        name, axis = node.op.name, node.params.get("axis")
+        with np.errstate(over="ignore", invalid="ignore"):
+            if node.op.elementwise:
+                s, d = 1 + sum(args), 3 + sum(args) + sum(dargs)
+            elif name in ("sum", "mean", "max", "min"):
+                n = args[0].size if axis is None else args[0].shape[axis]
+                s, d = np.sum(args[0], axis=axis) + n, np.sum(dargs[0], axis=axis) + n
+            elif name == "matmul":
+                (a, b), (da, db) = args, dargs
+                ones_a, ones_b = np.ones(a.shape), np.ones(b.shape)
+                s = np.matmul(a, ones_b) + np.matmul(ones_a, b) + a.shape[-1]
+                d = s + np.matmul(da, ones_b) + np.matmul(ones_a, db)
+            elif name == "index":
+                s, d = args[0][node.params["key"]], dargs[0][node.params["key"]]
+            else:  # anything else: every element as long as all of its inputs together
+                s = np.full(shape, float(sum(np.sum(a) for a in args)))
+                d = np.full(shape, float(sum(np.sum(a) for a in args + dargs)))
+        sizes[i] = np.broadcast_to(np.asarray(s, dtype=np.float64), shape)
+        dsizes[i] = np.broadcast_to(np.asarray(d, dtype=np.float64), shape)
+    return float(np.sum(sizes[program.output])), float(np.sum(dsizes[program.output]))
