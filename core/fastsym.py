@@ -272,18 +272,20 @@ def tree_size(program, values: list) -> tuple[float, float]:
         with np.errstate(over="ignore", invalid="ignore"):
             if node.op.elementwise:
                 s, d = 1 + sum(args), 3 + sum(args) + sum(dargs)
-            elif name in ("sum", "mean", "max", "min"):
+            elif name in ("sum", "mean", "max", "min") and (axis is None or args[0].ndim > axis):
                 n = args[0].size if axis is None else args[0].shape[axis]
                 s, d = np.sum(args[0], axis=axis) + n, np.sum(dargs[0], axis=axis) + n
-            elif name == "matmul":
+            elif name == "matmul" and args[0].ndim and args[1].ndim:
                 (a, b), (da, db) = args, dargs
                 ones_a, ones_b = np.ones(a.shape), np.ones(b.shape)
                 s = np.matmul(a, ones_b) + np.matmul(ones_a, b) + a.shape[-1]
                 d = s + np.matmul(da, ones_b) + np.matmul(ones_a, db)
             elif name == "index":
                 s, d = args[0][node.params["key"]], dargs[0][node.params["key"]]
-            else:  # anything else: every element as long as all of its inputs together
-                s = np.full(shape, float(sum(np.sum(a) for a in args)))
+            else:
+                s = d = None
+            if s is None or np.shape(s) != shape:  # anything else (sum(x, 0) of a scalar x too): every
+                s = np.full(shape, float(sum(np.sum(a) for a in args)))  # element as long as all its inputs
                 d = np.full(shape, float(sum(np.sum(a) for a in args + dargs)))
         sizes[i] = np.broadcast_to(np.asarray(s, dtype=np.float64), shape)
         dsizes[i] = np.broadcast_to(np.asarray(d, dtype=np.float64), shape)
