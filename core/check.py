@@ -18,6 +18,8 @@ from .tolerance import Timeout, close, time_limit, tolerances
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
+MAX_TREE_SIZE = 400_000  # nodes of the derivative written out as a tree (fastsym.tree_size): ~10 s of SymPy
+FAST_FROM = 300  # from this size on, symengine does the work when installed (fastsym); below, SymPy alone
 MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
 
 
@@ -92,6 +94,22 @@ def _in_key_order(keys, taylor, symbolic_vals, taylor_vals, derivatives) -> list
     return out
 
 
+def held_constants(shapes: dict, point: dict, derivatives: dict) -> dict:
+    """{name: exact numbers} of each tensor variable no derivative is taken by (A in sum((A @ x)**2)
+    with wrt x): built as its numbers, exact, instead of 10,000 symbols whose sums SymPy would carry
+    through every formula. A held scalar stays a symbol: it costs nothing and reads better."""
+    from . import symbolic as S
+
+    used = {v for key in derivatives for v in key}
+    return {n: np.vectorize(S.exact, otypes=[object])(np.asarray(point[n], dtype=np.float64))
+            for n, shape in shapes.items() if n not in used and shape != ()}
+
+
+def _base_shape(value, seed, jacobian) -> tuple:
+    """The shape of the differentiated output: a seed (grad_output) sums it to a scalar."""
+    return () if seed is not None and not jacobian else np.shape(value.value)
+
+
 def against_sympy(program, shapes: dict, point: dict, values: list, derivatives: dict, *,
                   seed=None, jacobian=False, rtol: float, atol: float, timeout: float) -> Check:
     """Compare every derivative in `derivatives` ({(var, ...): array}) with SymPy's, evaluated
@@ -104,41 +122,55 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
     if entries > MAX_CHECK_ENTRIES:
         return Check("skipped", f"{entries:,} derivative entries; SymPy is asked for at most {MAX_CHECK_ENTRIES:,}",
                      rtol, atol)
+    from . import fastsym as F
     from . import symbolic as S  # outside the time budget: importing SymPy is not its work
+
+    held = held_constants(shapes, point, derivatives)
+    size, dsize = F.tree_size(program, values)
+    if dsize > MAX_TREE_SIZE:
+        return Check("skipped", f"the derivative's formula written out would have about {dsize:.2g} nodes (a value "
+                                f"used again and again is written at each use); SymPy is asked for at most "
+                                f"{MAX_TREE_SIZE:,}",
+                     rtol, atol, seconds=time.perf_counter() - t0)
 
     try:
         with time_limit(timeout):
-            syms = S.symbols_of(shapes)
-            sym = S.build(program, syms, values)
-            base = sym[program.output]
-            if seed is not None and not jacobian:
-                seeds = np.vectorize(S.exact, otypes=[object])(np.broadcast_to(seed, base.shape))
-                base = np.asarray(np.sum(base * seeds), dtype=object)
-            cache = {(): base}
-            taylor = S.taylor_keys(derivatives, shapes, base)  # high orders of a scalar: symbolic.taylor_keys
-            for key in derivatives:
-                for k in range(1, min(len(key), S.TAYLOR_FROM if key in taylor else len(key)) + 1):
-                    if key[:k] not in cache:
-                        cache[key[:k]] = S.jacobian(cache[key[: k - 1]], syms[key[k - 1]])
-            keys = list(derivatives)
-            names = list(shapes)
-            symbolic_keys = [k for k in keys if k not in taylor]
-            flat_syms, flat_exprs = S.flat(syms[n] for n in names), S.flat(cache[k] for k in symbolic_keys)
-            flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
-            flat_vals = S.evaluator(flat_syms, flat_exprs)(flat_point)
-            if taylor:
-                coeffs = S.taylor_values(base, syms, point, next(iter(taylor))[0], [len(k) for k in taylor])
-                for k in taylor:
-                    cache[k] = np.asarray(S.TAYLOR_FORMULA.format(n=len(k)), dtype=object)
-                flat_vals = _in_key_order(keys, taylor, flat_vals, {k: coeffs[len(k)] for k in taylor}, derivatives)
-            ad_flat = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
-            flat64 = None
-            if not close(ad_flat, flat_vals, rtol, atol).all():
-                # the same formulas in float64: where AD agrees with these but not with the exact
-                # value, the point is ill-conditioned (float64 rounding of the inputs is amplified)
-                flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
-                if taylor:  # no formula to round: those entries get no ill-conditioning excuse
-                    flat64 = _in_key_order(keys, taylor, flat64, {k: float("nan") for k in taylor}, derivatives)
+            base_shape = _base_shape(values[program.output], seed, jacobian)
+            if size > FAST_FROM and F.usable(program) and not S.taylor_keys(derivatives, shapes, base_shape):
+                keys, cache, flat_vals, flat64 = F.check(program, shapes, point, values, derivatives, seed=seed,
+                                                         jacobian=jacobian, held=held, rtol=rtol, atol=atol)
+            else:
+                syms = {**S.symbols_of({n: s for n, s in shapes.items() if n not in held}), **held}
+                sym = S.build(program, syms, values)
+                base = sym[program.output]
+                if seed is not None and not jacobian:
+                    seeds = np.vectorize(S.exact, otypes=[object])(np.broadcast_to(seed, base.shape))
+                    base = np.asarray(np.sum(base * seeds), dtype=object)
+                cache = {(): base}
+                taylor = S.taylor_keys(derivatives, shapes, base)  # high orders of a scalar: symbolic.taylor_keys
+                for key in derivatives:
+                    for k in range(1, min(len(key), S.TAYLOR_FROM if key in taylor else len(key)) + 1):
+                        if key[:k] not in cache:
+                            cache[key[:k]] = S.jacobian(cache[key[: k - 1]], syms[key[k - 1]])
+                keys = list(derivatives)
+                names = [n for n in shapes if n not in held]
+                symbolic_keys = [k for k in keys if k not in taylor]
+                flat_syms, flat_exprs = S.flat(syms[n] for n in names), S.flat(cache[k] for k in symbolic_keys)
+                flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
+                flat_vals = S.evaluator(flat_syms, flat_exprs)(flat_point)
+                if taylor:
+                    coeffs = S.taylor_values(base, {n: syms[n] for n in names}, point, next(iter(taylor))[0], [len(k) for k in taylor])
+                    for k in taylor:
+                        cache[k] = np.asarray(S.TAYLOR_FORMULA.format(n=len(k)), dtype=object)
+                    flat_vals = _in_key_order(keys, taylor, flat_vals, {k: coeffs[len(k)] for k in taylor}, derivatives)
+                ad_flat = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
+                flat64 = None
+                if not close(ad_flat, flat_vals, rtol, atol).all():
+                    # the same formulas in float64: where AD agrees with these but not with the exact
+                    # value, the point is ill-conditioned (float64 rounding of the inputs is amplified)
+                    flat64 = S.evaluator(flat_syms, flat_exprs, digits=None)(flat_point)
+                    if taylor:  # no formula to round: those entries get no ill-conditioning excuse
+                        flat64 = _in_key_order(keys, taylor, flat64, {k: float("nan") for k in taylor}, derivatives)
     except Timeout:
         return Check("skipped", f"SymPy took longer than the time budget of {timeout:g} s (check_timeout=)",
                      rtol, atol, seconds=time.perf_counter() - t0)

@@ -1,0 +1,292 @@
+"""The SymPy check's heavy work in symengine (SymPy's C++ core): building the program, differentiating
+and evaluating at 30 digits (MPFR) are 10-100x quicker there; SymPy still writes the formulas people
+read (each symengine result converted back, with the user's names). Used only when symengine is
+installed and every op of the program has a derivative there (no abs/relu/max/min: symengine leaves
+Derivative(Max(x, y), x) unevaluated); otherwise check.py keeps the pure SymPy path. Imported only
+when a check runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import symengine as se
+except ImportError:  # optional at run time: the check falls back to SymPy
+    se = None
+
+# ops whose sym column gives the same function in symengine, with a derivative symengine computes
+SUPPORTED = frozenset(["add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "log2", "log10", "sqrt",
+                       "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sigmoid", "softplus",
+                       "sum", "mean", "index", "detach"])
+PREC = 103  # bits: sympy.Float(v, 30) carries 103, and holds every binary digit of a float64
+
+
+def usable(program) -> bool:
+    return se is not None and all(n.kind != "op" or n.op.name in SUPPORTED for n in program.nodes)
+
+
+def _objarray(x):
+    return x if isinstance(x, np.ndarray) and x.dtype == object else np.asarray(x, dtype=object)
+
+
+def _to_se(x):
+    return np.vectorize(se.sympify, otypes=[object])(_objarray(x)) if np.ndim(x) else _objarray(se.sympify(x[()] if isinstance(x, np.ndarray) else x))
+
+
+def build(program, syms: dict, values: list) -> list:
+    """symbolic.build in symengine: the same sym column with symengine for sympy. Numbers alone are
+    still computed by SymPy (symbolic._numeric bounds their size), then converted."""
+    import sympy as sp
+
+    from . import symbolic as S
+
+    out = [None] * len(program.nodes)
+    for i, node in enumerate(program.nodes):
+        if node.kind == "var":
+            out[i] = syms[node.name]
+        elif node.kind == "const":
+            out[i] = _to_se(S._literal(node))
+        elif node.op.name == "detach":
+            out[i] = _to_se(np.vectorize(S.exact, otypes=[object])(np.asarray(values[i].value, dtype=np.float64)))
+        else:
+            op, args, params = node.op, [out[j] for j in node.args], node.params
+            if op.elementwise:
+                def f(*a, op=op, params=params):
+                    if all(getattr(v, "is_Number", False) for v in a):
+                        return se.sympify(S._numeric(op, params, [sp.sympify(v) for v in a]))
+                    return op.sym(se, *a, **params)
+                out[i] = _objarray(np.frompyfunc(f, len(args), 1)(*args))
+            else:
+                out[i] = _objarray(op.sym(se, *args, **params))
+    return out
+
+
+def symbols_of(shapes: dict, held: dict) -> tuple[dict, dict]:
+    """({name: object array of symengine symbols or numbers}, {internal name: Var}). A held
+    variable (no derivative taken by it) is its numbers."""
+    from . import symbolic as S
+
+    syms, back = {}, {}
+    for name, shape in shapes.items():
+        if name in held:
+            syms[name] = _to_se(held[name])
+            continue
+        v = S.element_symbols(name, shape)
+        for s in np.ravel(v):
+            back[s.name] = s
+        syms[name] = np.vectorize(lambda s: se.Symbol(s.name), otypes=[object])(v) if v.ndim else \
+            _objarray(se.Symbol(v[()].name))
+    return syms, back
+
+
+def jacobian_of(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
+    out = np.empty(y.shape + syms.shape, dtype=object)
+    for i in np.ndindex(*y.shape):
+        e = y[i]
+        terms = None
+        if syms.size > 1 and isinstance(e, se.Add):  # each entry differentiates only the terms holding it
+            terms = {}
+            for t in e.args:
+                for s in t.free_symbols:
+                    terms.setdefault(s, []).append(t)
+        for j in np.ndindex(*syms.shape):
+            s = syms[j]
+            if terms is None:
+                out[i + j] = e.diff(s)
+            else:
+                own = terms.get(s)
+                out[i + j] = se.Add(*own).diff(s) if own else se.Integer(0)
+    return out
+
+
+def values30(symbols: list, exprs: list, point: list) -> list:
+    """Each expression at the point, in MPFR at PREC bits (the float64 inputs exactly)."""
+    sub = {s: se.RealMPFR(f"{float(v):.40e}", PREC) for s, v in zip(symbols, point)}
+    out = []
+    for e in exprs:
+        try:
+            own = {s: sub[s] for s in e.free_symbols}  # a small map: symengine converts the dict each call
+            out.append(_float(e.subs(own) if own else e))
+        except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError):
+            out.append(float("nan"))
+    return out
+
+
+def _float(v) -> float:
+    if not v.is_Number:
+        v = v.evalf(PREC)
+    if v == se.oo or v == -se.oo:
+        return float("inf") if v == se.oo else float("-inf")
+    if v == se.zoo or v == se.nan or not v.is_Number:  # undefined here (a division by zero)
+        return float("nan")
+    try:
+        return float(v)
+    except (TypeError, RuntimeError):
+        c = complex(v)  # complex: real only when the imaginary part is rounding (as np.real_if_close)
+        return c.real if abs(c.imag) < 100 * np.finfo(np.float64).eps else float("nan")
+
+
+def values64(symbols: list, exprs: list, point: list) -> list:
+    """The same expressions in float64, as AD computes (the ill-conditioning excuse)."""
+    if not exprs:
+        return []
+    fn = se.Lambdify(symbols, exprs, real=True, cse=True) if symbols else None
+    with np.errstate(all="ignore"):
+        if fn is None:
+            return [_float(e) for e in exprs]
+        return [float(v) for v in np.ravel(fn(np.asarray(point, dtype=np.float64)))]
+
+
+def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
+    """SymPy's text of each symengine expression, the user's names shown (symbolic.Var). Converting
+    to SymPy costs ~1 ms an entry, so it happens once per shape: the symbols are renamed to tokens
+    in the order of their names (the order SymPy sorts them by), the template is converted and
+    printed once, and each token in the text becomes the user's name again."""
+    import re
+
+    import sympy as sp
+
+    texts: dict = {}
+    memo: dict = {}
+    dmemo: dict = {}
+
+    def one(e):
+        free = sorted(e.free_symbols, key=lambda s: s.name)
+        tmpl = e.xreplace({s: se.Symbol(f"{_TOKEN}{k:06d}") for k, s in enumerate(free)}) if free else e
+        text = texts.get(tmpl)
+        if text is None:
+            text = texts[tmpl] = str(to_sympy(distribute(tmpl, dmemo), memo))
+        if not free:
+            return text
+        shown = [back[s.name].shown for s in free]
+        return re.sub(f"{_TOKEN}(\\d{{6}})", lambda m: shown[int(m[1])], text)
+
+    return np.vectorize(one, otypes=[object])(arr)
+
+
+def distribute(e, memo: dict):
+    """SymPy's one automatic expansion, done in symengine: a number times a sum is the sum of the
+    multiples (2*(x + y) is 2*x + 2*y in SymPy, not in symengine). Done here in C++, so that
+    d/dx_j sum((A @ x)**2), a sum of 100 multiples of 100-term sums, is collected to 100 terms
+    before SymPy sees it (SymPy takes 0.5 s an entry to do the same)."""
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        args = node.args
+        todo = [a for a in args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        new = [memo[a] for a in args]
+        out = node if all(a is b or a == b for a, b in zip(args, new)) else node.func(*new)
+        if isinstance(out, se.Mul) and len(out.args) == 2 and isinstance(out.args[1], se.Add) \
+                and out.args[0].is_Number:
+            out = se.Add(*[out.args[0] * t for t in out.args[1].args])
+        memo[node] = out
+    return memo[e]
+
+
+def to_sympy(e, memo: dict):
+    """The SymPy expression of a symengine one, each shared subexpression converted once (sympify
+    converts a subtree at every use: a derivative shares the function's subtrees many times). Symbols
+    become real SymPy symbols of the same name, as the check's symbols are."""
+    import sympy as sp
+
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        args = node.args
+        todo = [a for a in args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        if not args:
+            memo[node] = sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else sp.sympify(node)
+            continue
+        a = [memo[x] for x in args]
+        if isinstance(node, se.Add):
+            memo[node] = sp.Add(*a)
+        elif isinstance(node, se.Mul):
+            memo[node] = sp.Mul(*a)
+        elif isinstance(node, se.Pow):
+            memo[node] = sp.Pow(*a)
+        else:
+            memo[node] = getattr(sp, type(node).__name__)(*a)
+    return memo[e]
+
+
+_TOKEN = "_\u00a7"  # no user name holds a section sign: the tokens are found in the text and nowhere else
+
+
+def check(program, shapes: dict, point: dict, values: list, derivatives: dict, *, seed, jacobian: bool,
+          held: dict, rtol: float, atol: float):
+    """check.against_sympy's symbolic work: (keys, {key: formula texts}, SymPy's values in key order,
+    the same formulas in float64 or None when every value already agrees)."""
+    from . import symbolic as S
+    from .tolerance import close
+
+    syms, back = symbols_of(shapes, held)
+    base = build(program, syms, values)[program.output]
+    if seed is not None and not jacobian:
+        seeds = _to_se(np.vectorize(S.exact, otypes=[object])(np.broadcast_to(seed, base.shape)))
+        base = _objarray(se.Add(*np.ravel(base * seeds)))
+    cache = {(): base}
+    for key in derivatives:
+        for k in range(1, len(key) + 1):
+            if key[:k] not in cache:
+                cache[key[:k]] = jacobian_of(cache[key[: k - 1]], syms[key[k - 1]])
+    keys = list(derivatives)
+    names = [n for n in shapes if n not in held]
+    flat_syms = S.flat(syms[n] for n in names)
+    flat_exprs = S.flat(cache[k] for k in keys)
+    flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
+    vals = values30(flat_syms, flat_exprs, flat_point)
+    ad = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
+    v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point)
+    return keys, {k: formulas(cache[k], back) for k in keys}, vals, v64
+
+
+def tree_size(program, values: list) -> tuple[float, float]:
+    """(the output's formula, its derivative's) written out as trees, in nodes: every element, and
+    every repeated subexpression counted at each use, as printing the formulas walks them. From the
+    graph alone in microseconds, so a program whose formulas are astronomically long (t = sin(t)*y
+    + t*0.5 fifty times: 2**50 nodes) is refused at once instead of running into the time budget.
+    The derivative is sized by the chain rule written out: f(u)' = f'(u)*u' costs u and u' again."""
+    sizes: list = [None] * len(program.nodes)
+    dsizes: list = [None] * len(program.nodes)
+    for i, node in enumerate(program.nodes):
+        shape = np.shape(values[i].value)
+        if node.kind != "op" or node.op.name == "detach":
+            sizes[i] = dsizes[i] = np.ones(shape)
+            continue
+        args, dargs = [sizes[j] for j in node.args], [dsizes[j] for j in node.args]
+        name, axis = node.op.name, node.params.get("axis")
+        with np.errstate(over="ignore", invalid="ignore"):
+            if node.op.elementwise:
+                s, d = 1 + sum(args), 3 + sum(args) + sum(dargs)
+            elif name in ("sum", "mean", "max", "min") and (axis is None or args[0].ndim > axis):
+                n = args[0].size if axis is None else args[0].shape[axis]
+                s, d = np.sum(args[0], axis=axis) + n, np.sum(dargs[0], axis=axis) + n
+            elif name == "matmul" and args[0].ndim and args[1].ndim:
+                (a, b), (da, db) = args, dargs
+                ones_a, ones_b = np.ones(a.shape), np.ones(b.shape)
+                s = np.matmul(a, ones_b) + np.matmul(ones_a, b) + a.shape[-1]
+                d = s + np.matmul(da, ones_b) + np.matmul(ones_a, db)
+            elif name == "index":
+                s, d = args[0][node.params["key"]], dargs[0][node.params["key"]]
+            else:
+                s = d = None
+            if s is None or np.shape(s) != shape:  # anything else (sum(x, 0) of a scalar x too): every
+                s = np.full(shape, float(sum(np.sum(a) for a in args)))  # element as long as all its inputs
+                d = np.full(shape, float(sum(np.sum(a) for a in args + dargs)))
+        sizes[i] = np.broadcast_to(np.asarray(s, dtype=np.float64), shape)
+        dsizes[i] = np.broadcast_to(np.asarray(d, dtype=np.float64), shape)
+    return float(np.sum(sizes[program.output])), float(np.sum(dsizes[program.output]))
