@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import AgradError
 from .results import Check, CheckItem, Claim
-from .tolerance import Timeout, close, time_limit, tolerances
+from .tolerance import Timeout, close, resolve, time_limit, tolerances
 
 MAX_CHECK_NODES = 3_000  # program nodes SymPy is asked to rebuild
 MAX_CHECK_ENTRIES = 5_000  # derivative entries SymPy is asked to differentiate and evaluate
@@ -323,9 +323,7 @@ def verify(problem, run, derivatives: dict) -> Check:
     """The SymPy check and the finite-difference opinion, with dtype-scaled tolerances.
     problem: problem.Problem; run: differentiate.Run; derivatives: {(v, ...): array}."""
     o = problem.options
-    rtol, atol = tolerances(problem.dtype) if np.issubdtype(problem.dtype, np.floating) else (0.0, 0.0)
-    rtol = o.rtol if o.rtol is not None else rtol
-    atol = o.atol if o.atol is not None else atol
+    rtol, atol = resolve(problem.dtype, o.rtol, o.atol)
     if not o.check:
         return Check("off", "check=False", rtol, atol)
     if not problem.wrt:

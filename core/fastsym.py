@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import symengine as se
-except ImportError:  # optional at run time: the check falls back to SymPy
-    se = None
+se = None  # symengine, once imported: the import alone costs ~90 ms, so only big programs pay it
+
+
+def _symengine():
+    """symengine, imported on first use; None where it is not installed (the check then falls
+    back to SymPy alone)."""
+    global se
+    if se is None:
+        try:
+            import symengine
+        except ImportError:
+            return None
+        se = symengine
+    return se
 
 # ops whose sym column gives the same function in symengine, with a derivative symengine computes
 SUPPORTED = frozenset(["add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "log2", "log10", "sqrt",
@@ -22,7 +32,7 @@ PREC = 103  # bits: sympy.Float(v, 30) carries 103, and holds every binary digit
 
 
 def usable(program) -> bool:
-    return se is not None and all(n.kind != "op" or n.op.name in SUPPORTED for n in program.nodes)
+    return all(n.kind != "op" or n.op.name in SUPPORTED for n in program.nodes) and _symengine() is not None
 
 
 def _objarray(x):

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .check import judge_claims, verify
-from .claims import parse_claims
-from .curvature import hessian_summary
 from .differentiate import derivatives, grad_value, run_passes
 from .problem import Options, make_problem
 from .report import node_rows, non_finite, saved
-from .results import GradResult, HessianSummary
+from .results import Check, GradResult, HessianSummary
 from .tensor import gc_paused
 
 
@@ -62,10 +59,11 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     >>> r.gradients, len(r.nodes)
     ({'x': 2.0, 'y': 0.0}, 0)
     """
-    if isinstance(expect, str):
-        expect = parse_claims(expect)
-    elif isinstance(expect, (list, tuple)):
-        expect = {k: v for text in expect for k, v in parse_claims(text).items()}
+    if isinstance(expect, (str, list, tuple)):
+        from .claims import parse_claims  # the claim language: only calls that state claims load it
+
+        texts = [expect] if isinstance(expect, str) else expect
+        expect = {k: v for text in texts for k, v in parse_claims(text).items()}
     options = Options(wrt=names(wrt), order=order, grad_output=seed_option(grad_output), check=check, dtype=dtype,
                       repeat=repeat, backward=backward, retain_graph=retain_graph, zero_grad=zero_grad,
                       jacobian=jacobian, hessian=hessian, expect=dict(expect) if expect else None, fuse=fuse,
@@ -75,7 +73,14 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         # the check of user functions' backward rules reads every node's gradient
         run = run_passes(problem, intermediates=intermediates or options.check)
         ders, method, graph_nodes = derivatives(problem, run)
-    verdict = verify(problem, run, ders)
+    if options.check:  # check.py (and SymPy after it) load only for a check
+        from .check import verify
+
+        verdict = verify(problem, run, ders)
+    else:
+        from .tolerance import resolve
+
+        verdict = Check("off", "check=False", *resolve(problem.dtype, options.rtol, options.atol))
     with gc_paused():
         return _result(problem, run, ders, verdict, method=method, graph_nodes=graph_nodes, paths=paths,
                        explain=explain, latex=latex, intermediates=intermediates)
@@ -105,8 +110,8 @@ def _result(problem, run, ders, verdict, *, method, graph_nodes, paths, explain,
         order=problem.order, jacobian=jacobian, seed=run.seed, saved=counts,
         problems=non_finite(program, run.values, run.grads), warnings=warnings, method=method,
         graph_nodes=graph_nodes or len(program.nodes),
-        hessian=hessian_summary(ders, wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol) if options.hessian else None,
-        expect=(judge_claims(options.expect, keyed, problem, rtol=verdict.rtol, atol=verdict.atol)
+        hessian=_hessian(ders, problem, verdict) if options.hessian else None,
+        expect=(_judge(options.expect, keyed, problem, verdict)
                 if options.expect else None),
         random_seed=problem.random_seed, explanation=explanation,
         latex=_latex(problem, ders, explanation) if latex else None)
@@ -159,6 +164,18 @@ def _paths(lib):
     if lib is None:
         return None
     return (str(lib),) if isinstance(lib, (str, bytes)) or hasattr(lib, "__fspath__") else tuple(map(str, lib))
+
+
+def _hessian(ders, problem, verdict):
+    from .curvature import hessian_summary
+
+    return hessian_summary(ders, problem.wrt, problem.shapes(), rtol=verdict.rtol, atol=verdict.atol)
+
+
+def _judge(claims, keyed, problem, verdict):
+    from .check import judge_claims
+
+    return judge_claims(claims, keyed, problem, rtol=verdict.rtol, atol=verdict.atol)
 
 
 def names(wrt):

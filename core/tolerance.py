@@ -15,6 +15,12 @@ def tolerances(dtype) -> tuple[float, float]:
     return eps ** 0.6, eps ** 0.75
 
 
+def resolve(dtype, rtol=None, atol=None) -> tuple[float, float]:
+    """The tolerances in force: the ones given, else the dtype's (0 for integer dtypes)."""
+    rt, at = tolerances(dtype) if np.issubdtype(dtype, np.floating) else (0.0, 0.0)
+    return (rt if rtol is None else rtol), (at if atol is None else atol)
+
+
 class Timeout(Exception):
     pass
 
