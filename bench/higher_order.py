@@ -42,10 +42,11 @@ def main():
 
     program = compile_source(args.expr)
     x0 = np.float64(args.x)
-    xs = sp.Symbol("x", real=True)
     from agrad.symbolic import build, symbols_of
 
-    f = build(program, symbols_of({"x": ()}))[program.output][()]
+    syms = symbols_of({"x": ()})  # the check's own symbol for x (an internal name; it prints as x)
+    xs = syms["x"][()]
+    f = build(program, syms)[program.output][()]
 
     print(f"f(x) = {args.expr} at x = {args.x}")
     print(f"{'order':>5}  {'taylor ms':>10}  {'taylor nodes':>12}  {'taylor rel.err':>14}  "
