@@ -12,6 +12,13 @@ import numpy as np
 se = None  # symengine, once imported: the import alone costs ~90 ms, so only big programs pay it
 
 
+def _se_number(v):
+    """A symengine object from a number or a SymPy object; text is refused, never parsed."""
+    if isinstance(v, (str, bytes)):
+        raise TypeError("the check never converts text")
+    return se.sympify(v)
+
+
 def _symengine():
     """symengine, imported on first use; None where it is not installed (the check then falls
     back to SymPy alone)."""
@@ -40,7 +47,7 @@ def _objarray(x):
 
 
 def _to_se(x):
-    return np.vectorize(se.sympify, otypes=[object])(_objarray(x)) if np.ndim(x) else _objarray(se.sympify(x[()] if isinstance(x, np.ndarray) else x))
+    return np.vectorize(_se_number, otypes=[object])(_objarray(x)) if np.ndim(x) else _objarray(_se_number(x[()] if isinstance(x, np.ndarray) else x))
 
 
 def build(program, syms: dict, values: list) -> list:
@@ -63,7 +70,7 @@ def build(program, syms: dict, values: list) -> list:
             if op.elementwise:
                 def f(*a, op=op, params=params):
                     if all(getattr(v, "is_Number", False) for v in a):
-                        return se.sympify(S._numeric(op, params, [sp.sympify(v) for v in a]))
+                        return _se_number(S._numeric(op, params, [S.to_sympy(v) for v in a]))
                     return op.sym(se, *a, **params)
                 out[i] = _objarray(np.frompyfunc(f, len(args), 1)(*args))
             else:
@@ -201,8 +208,8 @@ def distribute(e, memo: dict):
 
 
 def to_sympy(e, memo: dict):
-    """The SymPy expression of a symengine one, each shared subexpression converted once (sympify
-    converts a subtree at every use: a derivative shares the function's subtrees many times). Symbols
+    """The SymPy expression of a symengine one, each shared subexpression converted once (SymPy's
+    converter converts a subtree at every use: a derivative shares the function's subtrees many times). Symbols
     become real SymPy symbols of the same name, as the check's symbols are."""
     import sympy as sp
 
@@ -219,7 +226,7 @@ def to_sympy(e, memo: dict):
             continue
         stack.pop()
         if not args:
-            memo[node] = sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else sp.sympify(node)
+            memo[node] = sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else node._sympy_()
             continue
         a = [memo[x] for x in args]
         if isinstance(node, se.Add):

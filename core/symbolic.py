@@ -55,6 +55,14 @@ class Var(sp.Symbol):
 _serial = itertools.count()
 
 
+def to_sympy(v):
+    """A SymPy object from a number or an expression object (SymPy, symengine): strict, so text is
+    refused, never parsed (SymPy's converter evals a string)."""
+    if isinstance(v, (str, bytes)):
+        raise TypeError("the check never converts text")
+    return sp.sympify(v, strict=True)
+
+
 def _internal(shown: str) -> str:
     """A name no user name equals (the serial), that sorts as the shown name does: SymPy orders a
     sum's terms by name, so the formulas people read do not depend on how many checks ran."""
@@ -220,7 +228,7 @@ def evaluator(symbols: list, exprs: list, digits: int | None = 30):
     # every symbol renamed to a plain identifier at once, does the same; and as _a0, _a1, ... no
     # argument can meet a name of numpy or mpmath, so dummify (a walk per symbol again) is not needed.
     safe = [sp.Symbol(f"_a{k}", **getattr(v, "assumptions0", {})) for k, v in enumerate(symbols)]
-    exprs = [sp.sympify(e).xreplace(dict(zip(symbols, safe))) for e in exprs]
+    exprs = [to_sympy(e).xreplace(dict(zip(symbols, safe))) for e in exprs]
     symbols = safe
     # Second derivatives of Max/Min/Abs/relu hold DiracDelta: 0 off the kink, undefined on it
     # (where check.py reports a non-differentiable point anyway).
@@ -278,7 +286,7 @@ def taylor_values(base, syms: dict, point: dict, var: str, orders, *, digits: in
     fixed = {s: sp.Float(float(v), digits) for n in syms if n != var
              for s, v in zip(np.ravel(syms[n]), np.ravel(np.asarray(point[n], dtype=np.float64)))}
     t = sp.Symbol("_t", real=True)
-    expr = sp.sympify(np.asarray(base)[()]).xreplace({**fixed, np.asarray(syms[var])[()]: t})
+    expr = to_sympy(np.asarray(base)[()]).xreplace({**fixed, np.asarray(syms[var])[()]: t})
     delta = {"DiracDelta": lambda x, *k: mpmath.mpf(0) if x != 0 else mpmath.nan}
     f = sp.lambdify([t], expr, modules=[delta, "mpmath"])
     top = max(orders)
