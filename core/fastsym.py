@@ -181,63 +181,57 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
     return np.vectorize(one, otypes=[object])(arr)
 
 
+def _postorder(e, memo: dict, make):
+    """make(node, converted args) for every node below e, children first, each shared node once
+    (no recursion: formulas nest deeper than Python's stack)."""
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        todo = [a for a in node.args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        memo[node] = make(node, [memo[a] for a in node.args])
+    return memo[e]
+
+
 def distribute(e, memo: dict):
     """SymPy's one automatic expansion, done in symengine: a number times a sum is the sum of the
     multiples (2*(x + y) is 2*x + 2*y in SymPy, not in symengine). Done here in C++, so that
     d/dx_j sum((A @ x)**2), a sum of 100 multiples of 100-term sums, is collected to 100 terms
     before SymPy sees it (SymPy takes 0.5 s an entry to do the same)."""
-    stack = [e]
-    while stack:
-        node = stack[-1]
-        if node in memo:
-            stack.pop()
-            continue
-        args = node.args
-        todo = [a for a in args if a not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        new = [memo[a] for a in args]
-        out = node if all(a is b or a == b for a, b in zip(args, new)) else node.func(*new)
+    def make(node, new):
+        out = node if all(a is b or a == b for a, b in zip(node.args, new)) else node.func(*new)
         if isinstance(out, se.Mul) and len(out.args) == 2 and isinstance(out.args[1], se.Add) \
                 and out.args[0].is_Number:
             out = se.Add(*[out.args[0] * t for t in out.args[1].args])
-        memo[node] = out
-    return memo[e]
+        return out
+
+    return _postorder(e, memo, make)
 
 
 def to_sympy(e, memo: dict):
     """The SymPy expression of a symengine one, each shared subexpression converted once (SymPy's
-    converter converts a subtree at every use: a derivative shares the function's subtrees many times). Symbols
-    become real SymPy symbols of the same name, as the check's symbols are."""
+    converter converts a subtree at every use: a derivative shares the function's subtrees many
+    times). Symbols become real SymPy symbols of the same name, as the check's symbols are."""
     import sympy as sp
 
-    stack = [e]
-    while stack:
-        node = stack[-1]
-        if node in memo:
-            stack.pop()
-            continue
-        args = node.args
-        todo = [a for a in args if a not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        if not args:
-            memo[node] = sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else node._sympy_()
-            continue
-        a = [memo[x] for x in args]
+    def make(node, a):
+        if not node.args:
+            return sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else node._sympy_()
         if isinstance(node, se.Add):
-            memo[node] = sp.Add(*a)
-        elif isinstance(node, se.Mul):
-            memo[node] = sp.Mul(*a)
-        elif isinstance(node, se.Pow):
-            memo[node] = sp.Pow(*a)
-        else:
-            memo[node] = getattr(sp, type(node).__name__)(*a)
-    return memo[e]
+            return sp.Add(*a)
+        if isinstance(node, se.Mul):
+            return sp.Mul(*a)
+        if isinstance(node, se.Pow):
+            return sp.Pow(*a)
+        return getattr(sp, type(node).__name__)(*a)
+
+    return _postorder(e, memo, make)
 
 
 _TOKEN = "_\u00a7"  # no user name holds a section sign: the tokens are found in the text and nowhere else
