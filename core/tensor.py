@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-_state = {"grad": True, "unit": None}  # unit: the all-ones seed of the running backward pass (autodiff)
+_state = {"grad": True, "unit": None, "quiet": False}  # unit: the all-ones seed of the running backward pass (autodiff)
 _seq = itertools.count()  # creation order: a node is always created after its inputs
 
 
@@ -21,7 +21,7 @@ def quiet_numpy():
     """NaN and inf are reported per node (api._problems), so numpy's warnings, both the
     floating-point ones and warnings.warn ones such as 'Mean of empty slice', stay quiet.
     Inside an outer quiet_numpy (a descent's loop runs thousands of passes) it costs nothing."""
-    if _state.get("quiet"):
+    if _state["quiet"]:
         yield
         return
     with np.errstate(all="ignore"), warnings.catch_warnings():
