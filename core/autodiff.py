@@ -6,8 +6,8 @@ import gc
 import numpy as np
 
 from .errors import AgradError, shape_text
-from .ops import sum_to
-from .tensor import Tensor, _state, const, gc_paused, grad_mode, quiet_numpy
+from .ops import OPS
+from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode, quiet_numpy
 
 
 def toposort(roots, stop=()) -> list[Tensor]:
@@ -30,9 +30,12 @@ def toposort(roots, stop=()) -> list[Tensor]:
     return [seen[k] for k in sorted(seen)]
 
 
+_SUM_TO = OPS["sum_to"]
+
+
 def unbroadcast(g: Tensor, shape) -> Tensor:
     """The one place where broadcasting is undone: sum the gradient down to the input's shape."""
-    return g if g.shape == shape else sum_to(g, shape=shape)
+    return g if g.value.shape == shape else apply(_SUM_TO, (g,), {"shape": shape})
 
 
 def seed_for(root: Tensor, seed) -> Tensor:
@@ -115,7 +118,10 @@ def _backward_loop(order, grads, stop_ids, *, retain_graph, create_graph, retain
 def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -> dict:
     # Gradients a rule just made and only this pass holds take later contributions in place
     # (PyTorch's InputBuffer does the same): one fresh array fewer per extra use of a value.
+    # Whether such an array is writeable memory of its own is asked only when a second
+    # contribution comes (most gradients get one): an array's flags do not change meanwhile.
     owned = set()
+    ndarray = np.ndarray
     for node in reversed(order):
         op = node.op
         if op is None or (stop_ids and id(node) in stop_ids):
@@ -125,28 +131,31 @@ def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -
             continue
         if owned:
             owned.discard(id(g))  # the rules may pass g on (add does): no longer this slot's alone
-        if node.freed and op.saved(node.parents):
+        params, parents = node.params, node.parents
+        if node.freed and op.saved(parents):
             raise AgradError(
                 "trying to backward through the graph a second time: the first backward pass "
                 "freed the values this graph saved for it. Pass retain_graph=True to keep them "
                 "for further passes", kind="backward")
-        params, parents = node.params, node.parents
+        vjp = op.vjp
         for i, p in enumerate(parents):
             if not p.requires_grad:
                 continue
-            rule = op.vjp[i]
+            rule = vjp[i]
             if rule is None:
                 raise AgradError(f"no derivative rule for '{op.name}' with respect to argument {i + 1}",
                                  kind="internal")
             gi = rule(g, node, *parents, **params) if params else rule(g, node, *parents)
-            if gi.value.shape != p.value.shape:
-                gi = unbroadcast(gi, p.value.shape)
+            shape = p.value.shape
+            if gi.value.shape != shape:
+                gi = unbroadcast(gi, shape)
             prev = grads.get(p)
             if prev is None:
                 grads[p] = gi
-                if type(gi.value) is np.ndarray and not create_graph and gi is not g and _private(gi.value):
+                if gi is not g and not create_graph and type(gi.value) is ndarray:
                     owned.add(id(gi))
-            elif id(prev) in owned and np.result_type(prev.value, gi.value) == prev.value.dtype:
+            elif (id(prev) in owned and _private(prev.value)
+                  and np.result_type(prev.value, gi.value) == prev.value.dtype):
                 np.add(prev.value, gi.value, out=prev.value)
             else:
                 grads[p] = prev + gi

@@ -136,7 +136,10 @@ def apply(op, inputs: tuple, params: dict | None = None) -> Tensor:
 def const(value, like: Tensor | None = None) -> Tensor:
     """A constant (requires no gradient), in the dtype of `like` when given."""
     if like is not None:
-        value = np.asarray(value, dtype=like.value.dtype)
+        dt = like.value.dtype
+        if type(value) in (int, float) and dt.kind == "f":  # a rule's number (2, n, 1): no 0-d array on the way
+            return Tensor(dt.type(value))
+        value = np.asarray(value, dtype=dt)
     else:
         value = np.asarray(value)
     return Tensor(value[()] if value.ndim == 0 else value)
