@@ -49,6 +49,8 @@ def seed_for(root: Tensor, seed) -> Tensor:
                 f"grad_output= (for example grad_output=ones)", kind="nonscalar")
         return const(1.0, root) if root.shape == () else const(np.ones(root.shape), root)
     seed = seed if isinstance(seed, Tensor) else const(seed, root)
+    if seed.value.shape == root.value.shape and seed.value.dtype == root.value.dtype:
+        return seed  # what the lines below give it back as
     try:
         value = np.broadcast_to(seed.value, root.shape)
     except ValueError:
@@ -91,7 +93,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
     unit = None
     if not create_graph and len(grads) == 1:
         s = next(iter(grads.values()))
-        if (seeds[0] is None and len(roots) == 1) or np.all(s.value == 1):  # no seed: seed_for made a 1
+        if (seeds[0] is None and len(roots) == 1) or _all_ones(s.value):  # no seed: seed_for made a 1
             unit = s
     outer_unit, _state["unit"] = _state["unit"], unit
     try:
@@ -162,6 +164,13 @@ def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -
         if not retain_graph:
             node.freed = True
     return grads
+
+
+def _all_ones(v) -> bool:
+    """Every entry 1; a broadcast one (all strides 0: one number in memory) is read once."""
+    if type(v) is np.ndarray and v.size and not any(v.strides):
+        return bool(v.flat[0] == 1)
+    return bool(np.all(v == 1))
 
 
 def _private(v) -> bool:

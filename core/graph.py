@@ -124,8 +124,8 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None, release=None) -> 
     them). Any other array is released once its last user has run unless a derivative rule
     reads it (Op.saved), as PyTorch frees an intermediate nobody holds: on large arrays memory
     is time, since every array that cannot reuse freed memory faults in fresh pages."""
-    if release is None and keep is not None:  # a caller running one program many times passes release_plan()
-        release = _last_users(program, keep)
+    if release is None and keep is not None:
+        release = _known_plan(program, keep)
     if _state["quiet"] and not gc.isenabled():  # a caller's loop (a descent) holds both already
         return _run(program, leaves, dtype, release)
     with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
@@ -229,6 +229,23 @@ def _last_users(program: Program, keep) -> dict:
         if j not in keep and program.nodes[j].kind == "op":
             out.setdefault(i, []).append(j)
     return out
+
+
+_PLANS: dict = {}  # (id of the program, its length, keep) -> (program, plan): the programs evaluated lately
+
+
+def _known_plan(program: Program, keep) -> ReleasePlan:
+    """The release plan of a program evaluated again (a compiled program called many times, as
+    agrad.pointwise or forward() are), with what it learnt; the program itself is held and
+    compared, so a new program that reuses a freed one's id never gets its plan."""
+    key = (id(program), len(program.nodes), tuple(keep))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    if len(_PLANS) >= 16:
+        _PLANS.pop(next(iter(_PLANS)))
+    plan = _PLANS[key] = (program, ReleasePlan(_last_users(program, keep)))
+    return plan[1]
 
 
 def release_plan(program: Program, keep) -> dict:

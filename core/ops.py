@@ -23,6 +23,7 @@ from . import jet as J
 from .kernels import keepdims_shape as _keepdims_shape
 from .kernels import scalar as _s
 from .kernels import sigmoid as _sigmoid_np
+from .kernels import spread as _spread
 from .kernels import tie_mask, tie_weights
 from .tensor import Tensor, apply, const
 from .tensor import _state as _unit  # the all-ones seed of the running backward pass, if any
@@ -88,18 +89,6 @@ def _sum_to_np(x, shape):
     if shape == () and type(s) is not np.ndarray:
         return s  # already a numpy scalar
     return _s(s.reshape(shape))
-
-
-def _broadcast_np(x, shape):
-    """np.broadcast_to; a scalar (a full reduction's gradient) spread directly as a read-only
-    stride-0 view of a 0-d copy, which is what np.broadcast_to makes, at a third of its cost."""
-    if shape and np.ndim(x) == 0:
-        a = np.array(x)
-        if not a.dtype.hasobject:
-            v = np.ndarray(shape, a.dtype, a, 0, (0,) * len(shape))
-            v.flags.writeable = False
-            return v
-    return np.broadcast_to(x, shape)
 
 
 def _extreme_np(pick):
@@ -295,7 +284,7 @@ _ROWS = [
        lambda sp, x, key: np.asarray(x[key], dtype=object), J.linear, _index_name, "", symbol="[]"),
     Op("index_put", _index_put_np, (lambda g, o, x, key, shape: index(g, key=key),),
        None, J.linear, "IndexPutBackward0"),
-    Op("broadcast_to", _broadcast_np, (lambda g, o, x, shape: sum_to(g, shape=x.shape),),
+    Op("broadcast_to", _spread, (lambda g, o, x, shape: sum_to(g, shape=x.shape),),
        None, J.linear, "ExpandBackward0"),
     Op("sum_to", _sum_to_np, (lambda g, o, x, shape: broadcast_to(g, shape=x.shape),), None, J.linear, "SumBackward1"),
     Op("reshape", lambda x, shape: _s(np.reshape(x, shape)), (lambda g, o, x, shape: reshape(g, shape=x.shape),),

@@ -18,8 +18,10 @@ import numpy as np
 from . import autodiff
 from .errors import AgradError
 from .problem import Options, make_problem
+from .graph import program_order
+from .kernels import spread
 from .program import evaluate
-from .tensor import Tensor, quiet_numpy
+from .tensor import Tensor, gc_paused, quiet_numpy
 
 MAX_POINTS = 1_000_000
 
@@ -116,19 +118,29 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     if n * (width + len(problem.bindings) + 1) > 10 * MAX_POINTS:
         raise AgradError(f"{n:,} points x {width + len(problem.bindings) + 1} columns are over the limit of "
                          f"{10 * MAX_POINTS:,} numbers; fewer points or order=1", kind="limit")
-    flat = {name: np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=problem.dtype), shape).reshape(-1))
-            for name, v in problem.bindings.items()}
+    flat = {name: _flat(v, shape, problem.dtype) for name, v in problem.bindings.items()}
     t0 = time.perf_counter()
-    value, ders = _evaluate(program, flat, problem.wrt, order, problem.dtype)
-    seconds = time.perf_counter() - t0
-    kinks = _kink_points(program, flat, problem.dtype, n)
-    for d in ders.values():
-        kinks |= ~np.isfinite(d)
+    with quiet_numpy(), gc_paused():  # entered once for the passes below, not by each of them
+        value, ders = _evaluate(program, flat, problem.wrt, order, problem.dtype)
+        seconds = time.perf_counter() - t0
+        kinks = _kink_points(program, flat, problem.dtype, n)
+        for d in ders.values():
+            if not np.isfinite(d.sum()):  # a NaN or inf entry makes the sum one (a finite sum: none)
+                kinks |= ~np.isfinite(d)
     verdict = (_check(program, flat, ders, kinks=kinks, problem=problem, timeout=check_timeout) if check
                else PointwiseCheck("off", "check=False"))
-    varying = [name for name, v in flat.items() if v.size > 1 and not np.all(v == v[0])]
+    varying = [name for name, v in flat.items() if v.size > 1 and (v[1] != v[0] or not np.all(v == v[0]))]
     return PointwiseResult(program.source, tuple(shape), flat, value, ders, list(problem.wrt), order, kinks,
                            verdict, varying, seconds, problem.random_seed)
+
+
+def _flat(v, shape, dtype) -> np.ndarray:
+    """The value at each point, as a read-only 1-D array (a view where it can be one)."""
+    if type(v) is np.ndarray and v.shape == shape and v.dtype == dtype and v.flags.c_contiguous:
+        out = v.reshape(-1)  # what the general line below gives for it, without its three calls
+        out.flags.writeable = False
+        return out
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=dtype), shape).reshape(-1))
 
 
 def refuse_mixing(program) -> None:
@@ -151,6 +163,7 @@ def refuse_mixing(program) -> None:
 def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
     leaves = {name: Tensor(v, requires_grad=name in wrt, name=name) for name, v in flat.items()}
     values = evaluate(program, leaves, dtype, keep=(program.output,))
+    order_ = program_order(values, leaves.values())  # fresh leaves: the program's order is the backward's
     y = values[program.output]
     n = next(iter(flat.values())).size if flat else 1
     taken = {id(v) for v in flat.values()}  # the caller's arrays: never handed back as results
@@ -160,8 +173,8 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
         return value, ders
     if not y.requires_grad:
         return value, {v: np.zeros(n, dtype) for v in wrt}
-    seed = np.ones(np.shape(y.value), dtype=dtype)
-    first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1)
+    seed = spread(np.dtype(dtype).type(1), np.shape(y.value))  # ones without filling an array
+    first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1, order=order_)
     for v, g in zip(wrt, first):
         ders[v] = _own(g.value, n, taken)
     if order == 2:
@@ -192,11 +205,11 @@ def _own(v, n: int, taken: set) -> np.ndarray:
 def _kink_points(program, flat, dtype, n) -> np.ndarray:
     """Per point: a value sits on a kink of abs, relu, maximum/minimum, or a power's zero base
     whose exponent varies (the same conventions as check.kink_nodes, point by point)."""
-    from .check import variable_sets
-
     out = np.zeros(n, dtype=bool)
     if not any(node.kind == "op" and node.op.kink for node in program.nodes):
         return out
+    from .check import variable_sets
+
     deps = variable_sets(program)
     with quiet_numpy():
         leaves = {name: Tensor(v) for name, v in flat.items()}
