@@ -79,6 +79,9 @@ class PointwiseResult:
         return self.check.status != "failed"
 
 
+_OFF = PointwiseCheck("off", "check=False")  # frozen: one serves every call without the check
+
+
 def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None, dtype: str = "float64",
               check_timeout: float = 10.0, lib=None, seed: int | None = None, at: dict | None = None,
               **bindings) -> PointwiseResult:
@@ -106,7 +109,8 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     program = problem.program
     refuse_mixing(program)
     try:
-        shape = np.broadcast_shapes(*(np.shape(v) for v in problem.bindings.values()))
+        shapes = [np.shape(v) for v in problem.bindings.values()]
+        shape = shapes[0] if shapes and shapes.count(shapes[0]) == len(shapes) else np.broadcast_shapes(*shapes)
     except ValueError:
         shapes = ", ".join(f"{n} {np.shape(v)}" for n, v in problem.bindings.items())
         raise AgradError(f"the bound arrays do not broadcast together into points: {shapes}",
@@ -125,10 +129,10 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
         seconds = time.perf_counter() - t0
         kinks = _kink_points(program, flat, problem.dtype, n)
         for d in ders.values():
-            if not np.isfinite(d.sum()):  # a NaN or inf entry makes the sum one (a finite sum: none)
+            if not math.isfinite(d.sum()):  # a NaN or inf entry makes the sum one (a finite sum: none)
                 kinks |= ~np.isfinite(d)
     verdict = (_check(program, flat, ders, kinks=kinks, problem=problem, timeout=check_timeout) if check
-               else PointwiseCheck("off", "check=False"))
+               else _OFF)
     varying = [name for name, v in flat.items() if v.size > 1 and (v[1] != v[0] or not np.all(v == v[0]))]
     return PointwiseResult(program.source, tuple(shape), flat, value, ders, list(problem.wrt), order, kinks,
                            verdict, varying, seconds, problem.random_seed)
