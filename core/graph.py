@@ -144,25 +144,29 @@ def _run(program: Program, leaves: dict, dtype, release) -> list:
         if learnt is not None:
             plan, saved = learnt, None
     for i, node in enumerate(program.nodes):
-        if node.kind == "op":
-            args = node.args
-            if len(args) == 2 and node.op.elementwise:  # refuse a huge broadcast before numpy allocates it
-                a, b = vals[args[0]].value, vals[args[1]].value
-                if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
-                    _check_broadcast(program, i, a, b)
+        kind = node.kind
+        if kind == "op":
+            args, op = node.args, node.op
+            if len(args) == 2:
+                inputs = (vals[args[0]], vals[args[1]])
+                if op.elementwise:  # refuse a huge broadcast before numpy allocates it
+                    a, b = inputs[0].value, inputs[1].value
+                    if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
+                        _check_broadcast(program, i, a, b)
+            else:
+                inputs = tuple([vals[j] for j in args])
             try:
                 if node.no_grad:
                     with grad_mode(False):
-                        out = apply(node.op, tuple([vals[j] for j in args]), node.params)
-                elif len(args) == 2 and not node.params:
-                    out = apply(node.op, (vals[args[0]], vals[args[1]]))
+                        out = apply(op, inputs, node.params)
                 else:
-                    out = apply(node.op, tuple([vals[j] for j in args]), node.params)
+                    out = apply(op, inputs, node.params)
             except (ValueError, IndexError, TypeError) as exc:
                 raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
                                  span=node.span, source=program.source) from None
             vals[i] = out
-            if type(out.value) is ndarray and out.value.size > MAX_ELEMENTS:
+            v = out.value
+            if type(v) is ndarray and v.size > MAX_ELEMENTS:
                 raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
                                  f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
                                  source=program.source)
@@ -176,7 +180,7 @@ def _run(program: Program, leaves: dict, dtype, release) -> list:
                 for j in plan.get(i, ()):
                     if j not in saved:
                         _release(vals[j])
-        elif node.kind == "var":
+        elif kind == "var":
             vals[i] = leaves[node.name]
         elif type(node.value) is float:  # a literal: the quick way to a numpy scalar
             vals[i] = Tensor(scalar(node.value))

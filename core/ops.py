@@ -82,6 +82,8 @@ def _sum_to_np(x, shape):
     if axes is None:
         lead = len(xs) - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and xs[i + lead] != 1)
+        if len(axes) == len(xs):
+            axes = None  # every axis: numpy's own spelling of it, which it parses quicker
         if len(_AXES) > 1024:
             _AXES.clear()
         _AXES[(xs, shape)] = axes
