@@ -129,7 +129,7 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
         seconds = time.perf_counter() - t0
         kinks = _kink_points(program, flat, problem.dtype, n)
         for d in ders.values():
-            if not math.isfinite(d.sum()):  # a NaN or inf entry makes the sum one (a finite sum: none)
+            if not math.isfinite(np.dot(d, d)):  # a NaN or inf entry makes d.d one (finite: none; overflow: look)
                 kinks |= ~np.isfinite(d)
     verdict = (_check(program, flat, ders, kinks=kinks, problem=problem, timeout=check_timeout) if check
                else _OFF)
