@@ -75,11 +75,11 @@ _AXES: dict = {}  # (shape from, shape to) -> the axes sum_to sums over: the sam
 
 
 def _sum_to_np(x, shape):
-    xs = np.shape(x)
+    xs = x.shape if type(x) is np.ndarray else np.shape(x)
     if xs == shape:
         return x
-    axes = _AXES.get((xs, shape))
-    if axes is None:
+    axes = _AXES.get((xs, shape), _AXES)  # _AXES itself: not computed yet (None means every axis)
+    if axes is _AXES:
         lead = len(xs) - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and xs[i + lead] != 1)
         if len(axes) == len(xs):
