@@ -177,7 +177,7 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
         return value, ders
     if not y.requires_grad:
         return value, {v: np.zeros(n, dtype) for v in wrt}
-    seed = spread(np.dtype(dtype).type(1), np.shape(y.value))  # ones without filling an array
+    seed = _ones(np.shape(y.value), dtype)
     first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1, order=order_)
     for v, g in zip(wrt, first):
         ders[v] = _own(g.value, n, taken)
@@ -191,6 +191,19 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
             for w, h in zip(wrt, second):
                 ders[f"{v},{w}"] = _own(h.value, n, taken)
     return value, ders
+
+
+_ONES: dict = {}  # (shape, dtype) -> a read-only stride-0 ones seed: nothing writes to it, so calls share it
+
+
+def _ones(shape, dtype) -> np.ndarray:
+    key = (shape, np.dtype(dtype))
+    seed = _ONES.get(key)
+    if seed is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        seed = _ONES[key] = spread(np.dtype(dtype).type(1), shape)  # ones without filling an array
+    return seed
 
 
 def _own(v, n: int, taken: set) -> np.ndarray:
