@@ -1,11 +1,13 @@
 """Reverse mode: topological order, the backward loop, accumulation, retain/create graph."""
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 
 from .errors import AgradError, shape_text
-from .ops import sum_to
-from .tensor import Tensor, _state, const, gc_paused, grad_mode, quiet_numpy
+from .ops import OPS
+from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode, quiet_numpy
 
 
 def toposort(roots, stop=()) -> list[Tensor]:
@@ -28,9 +30,12 @@ def toposort(roots, stop=()) -> list[Tensor]:
     return [seen[k] for k in sorted(seen)]
 
 
+_SUM_TO = OPS["sum_to"]
+
+
 def unbroadcast(g: Tensor, shape) -> Tensor:
     """The one place where broadcasting is undone: sum the gradient down to the input's shape."""
-    return g if g.shape == shape else sum_to(g, shape=shape)
+    return g if g.value.shape == shape else apply(_SUM_TO, (g,), {"shape": shape})
 
 
 def seed_for(root: Tensor, seed) -> Tensor:
@@ -44,6 +49,8 @@ def seed_for(root: Tensor, seed) -> Tensor:
                 f"grad_output= (for example grad_output=ones)", kind="nonscalar")
         return const(1.0, root) if root.shape == () else const(np.ones(root.shape), root)
     seed = seed if isinstance(seed, Tensor) else const(seed, root)
+    if seed.value.shape == root.value.shape and seed.value.dtype == root.value.dtype:
+        return seed  # what the lines below give it back as
     try:
         value = np.broadcast_to(seed.value, root.shape)
     except ValueError:
@@ -63,25 +70,30 @@ def require_grad(root: Tensor) -> None:
         raise AgradError(NO_GRAD_MESSAGE, kind="nograd")
 
 
-def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(), retain_grads: bool = True) -> dict:
+def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(), retain_grads: bool = True,
+                 order=None) -> dict:
     """One backward pass from `roots`. Returns {node: gradient} for every node reached.
 
     With create_graph the rules run in grad mode, so the returned gradients are themselves
     differentiable graph nodes. Without retain_graph, nodes that saved values for backward
     are marked freed, and a second pass through them fails as in PyTorch.
+    `order`: the graph's nodes that require a gradient in a topological order, when the caller
+    knows it (graph.program_order: a graph evaluate() built); nodes it lists that the roots do
+    not reach get no gradient and are skipped. Default: toposort.
     """
     grads: dict[Tensor, Tensor] = {}
     for r, s in zip(roots, seeds):
         if r.requires_grad:
             s = seed_for(r, s)
             grads[r] = grads[r] + s if r in grads else s
-    order = toposort(roots, stop)
-    stop_ids = {id(s) for s in stop}
+    if order is None:
+        order = toposort(roots, stop)
+    stop_ids = {id(s) for s in stop} if stop else None
     # An all-ones seed multiplies nothing (ops._unit_times); with create_graph the product stays a graph node.
     unit = None
     if not create_graph and len(grads) == 1:
         s = next(iter(grads.values()))
-        if np.all(s.value == 1):
+        if (seeds[0] is None and len(roots) == 1) or _all_ones(s.value):  # no seed: seed_for made a 1
             unit = s
     outer_unit, _state["unit"] = _state["unit"], unit
     try:
@@ -92,47 +104,73 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
 
 
 def _backward_loop(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -> dict:
+    before = _state["grad"]
+    _state["grad"] = create_graph
+    try:
+        if _state["quiet"] and not gc.isenabled():  # a caller's loop (a descent) holds both already
+            return _walk(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,
+                         retain_grads=retain_grads)
+        with quiet_numpy(), gc_paused():  # non-finite results are reported per node
+            return _walk(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,
+                         retain_grads=retain_grads)
+    finally:
+        _state["grad"] = before
+
+
+def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -> dict:
     # Gradients a rule just made and only this pass holds take later contributions in place
     # (PyTorch's InputBuffer does the same): one fresh array fewer per extra use of a value.
+    # Whether such an array is writeable memory of its own is asked only when a second
+    # contribution comes (most gradients get one): an array's flags do not change meanwhile.
     owned = set()
-    with grad_mode(create_graph), quiet_numpy(), gc_paused():  # non-finite results are reported per node
-        for node in reversed(order):
-            op = node.op
-            if op is None or (stop_ids and id(node) in stop_ids):
+    ndarray = np.ndarray
+    for node in reversed(order):
+        op = node.op
+        if op is None or (stop_ids and id(node) in stop_ids):
+            continue
+        g = grads.get(node) if retain_grads else grads.pop(node, None)
+        if g is None:
+            continue
+        if owned:
+            owned.discard(id(g))  # the rules may pass g on (add does): no longer this slot's alone
+        params, parents = node.params, node.parents
+        if node.freed and op.saved(parents):
+            raise AgradError(
+                "trying to backward through the graph a second time: the first backward pass "
+                "freed the values this graph saved for it. Pass retain_graph=True to keep them "
+                "for further passes", kind="backward")
+        vjp = op.vjp
+        for i, p in enumerate(parents):
+            if not p.requires_grad:
                 continue
-            g = grads.get(node) if retain_grads else grads.pop(node, None)
-            if g is None:
-                continue
-            if owned:
-                owned.discard(id(g))  # the rules may pass g on (add does): no longer this slot's alone
-            if node.freed and op.saved(node.parents):
-                raise AgradError(
-                    "trying to backward through the graph a second time: the first backward pass "
-                    "freed the values this graph saved for it. Pass retain_graph=True to keep them "
-                    "for further passes", kind="backward")
-            params, parents = node.params, node.parents
-            for i, p in enumerate(parents):
-                if not p.requires_grad:
-                    continue
-                rule = op.vjp[i]
-                if rule is None:
-                    raise AgradError(f"no derivative rule for '{op.name}' with respect to argument {i + 1}",
-                                     kind="internal")
-                gi = rule(g, node, *parents, **params) if params else rule(g, node, *parents)
-                if gi.value.shape != p.value.shape:
-                    gi = unbroadcast(gi, p.value.shape)
-                prev = grads.get(p)
-                if prev is None:
-                    grads[p] = gi
-                    if type(gi.value) is np.ndarray and not create_graph and gi is not g and _private(gi.value):
-                        owned.add(id(gi))
-                elif id(prev) in owned and np.result_type(prev.value, gi.value) == prev.value.dtype:
-                    np.add(prev.value, gi.value, out=prev.value)
-                else:
-                    grads[p] = prev + gi
-            if not retain_graph:
-                node.freed = True
+            rule = vjp[i]
+            if rule is None:
+                raise AgradError(f"no derivative rule for '{op.name}' with respect to argument {i + 1}",
+                                 kind="internal")
+            gi = rule(g, node, *parents, **params) if params else rule(g, node, *parents)
+            shape = p.value.shape
+            if gi.value.shape != shape:
+                gi = unbroadcast(gi, shape)
+            prev = grads.get(p)
+            if prev is None:
+                grads[p] = gi
+                if gi is not g and not create_graph and type(gi.value) is ndarray:
+                    owned.add(id(gi))
+            elif (id(prev) in owned and _private(prev.value)
+                  and np.result_type(prev.value, gi.value) == prev.value.dtype):
+                np.add(prev.value, gi.value, out=prev.value)
+            else:
+                grads[p] = prev + gi
+        if not retain_graph:
+            node.freed = True
     return grads
+
+
+def _all_ones(v) -> bool:
+    """Every entry 1; a broadcast one (all strides 0: one number in memory) is read once."""
+    if type(v) is np.ndarray and v.size and not any(v.strides):
+        return bool(v.flat[0] == 1)
+    return bool(np.all(v == 1))
 
 
 def _private(v) -> bool:
@@ -158,10 +196,11 @@ def backward(root: Tensor, seed=None, *, retain_graph: bool | None = None, creat
     return grads
 
 
-def grad(output: Tensor, inputs, seed=None, *, create_graph: bool = False, retain_graph: bool | None = None):
+def grad(output: Tensor, inputs, seed=None, *, create_graph: bool = False, retain_graph: bool | None = None,
+         order=None):
     """torch.autograd.grad with allow_unused and materialized zeros: one gradient per input,
-    nothing accumulated into .grad."""
+    nothing accumulated into .grad. `order` as for run_backward."""
     if retain_graph is None:  # an output that requires no gradient gives zeros (nested reverse mode relies on it)
         retain_graph = create_graph
-    grads = run_backward([output], [seed], retain_graph=retain_graph, create_graph=create_graph)
+    grads = run_backward([output], [seed], retain_graph=retain_graph, create_graph=create_graph, order=order)
     return [grads.get(x) if x in grads else const(np.zeros(x.shape), x) for x in inputs]

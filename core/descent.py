@@ -203,9 +203,11 @@ class _Loop:
         self._bind()
         # forward()'s way: unread arrays are released as soon as possible (memory reuse is time),
         # with the plan of what to release computed once, not per step
-        out = evaluate(self.program, self.leaves, np.float64, release=self.release)[self.program.output]
+        vals = evaluate(self.program, self.leaves, np.float64, release=self.release)
+        out = vals[self.program.output]
         loss = out.value
-        grads = autodiff.grad(out, self.diff)
+        # the leaves are this loop's own (no history): program order is a topological order
+        grads = autodiff.grad(out, self.diff, order=[t for t in vals if t.requires_grad])
         g, off = self.grad, self.offsets
         for k, gk in enumerate(grads):
             v = gk.value

@@ -8,6 +8,7 @@ program.py compiles text into this form; functions.py builds user functions on i
 """
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from .errors import AgradError
 from .ops import Op
-from .tensor import Tensor, apply, gc_paused, grad_mode, quiet_numpy
+from .tensor import Tensor, _state, apply, gc_paused, grad_mode, quiet_numpy
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_ELEMENTS = 10_000_000  # elements in one array value (80 MB in float64)
@@ -123,49 +124,101 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None, release=None) -> 
     them). Any other array is released once its last user has run unless a derivative rule
     reads it (Op.saved), as PyTorch frees an intermediate nobody holds: on large arrays memory
     is time, since every array that cannot reuse freed memory faults in fresh pages."""
+    if release is None and keep is not None:
+        release = _known_plan(program, keep)
+    if _state["quiet"] and not gc.isenabled():  # a caller's loop (a descent) holds both already
+        return _run(program, leaves, dtype, release)
+    with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
+        return _run(program, leaves, dtype, release)
+
+
+def _run(program: Program, leaves: dict, dtype, release) -> list:
     vals = [None] * len(program.nodes)
     ndarray, scalar = np.ndarray, np.dtype(dtype).type
-    if release is None and keep is not None:  # a caller running one program many times passes release_plan()
-        release = _last_users(program, keep)
-    saved = set()
-    with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
-        for i, node in enumerate(program.nodes):
-            if node.kind == "op":
-                args = node.args
-                if len(args) == 2 and node.op.elementwise:  # refuse a huge broadcast before numpy allocates it
-                    a, b = vals[args[0]].value, vals[args[1]].value
+    saved, plan, pattern = set(), release, None
+    if type(release) is ReleasePlan:
+        # Which nodes are recorded, and so what their rules save, follows from grad mode and from
+        # which leaves require a gradient alone: learnt once per pattern, not per node per pass.
+        pattern = (_state["grad"], tuple([leaves[n].requires_grad for n in program.variables]))
+        learnt = release.pruned.get(pattern)
+        if learnt is not None:
+            plan, saved = learnt, None
+    for i, node in enumerate(program.nodes):
+        kind = node.kind
+        if kind == "op":
+            args, op = node.args, node.op
+            if len(args) == 2:
+                inputs = (vals[args[0]], vals[args[1]])
+                if op.elementwise:  # refuse a huge broadcast before numpy allocates it
+                    a, b = inputs[0].value, inputs[1].value
                     if type(a) is ndarray and type(b) is ndarray and a.shape != b.shape:
                         _check_broadcast(program, i, a, b)
-                try:
-                    if node.no_grad:
-                        with grad_mode(False):
-                            out = apply(node.op, tuple([vals[j] for j in args]), node.params)
-                    elif len(args) == 2 and not node.params:
-                        out = apply(node.op, (vals[args[0]], vals[args[1]]))
-                    else:
-                        out = apply(node.op, tuple([vals[j] for j in args]), node.params)
-                except (ValueError, IndexError, TypeError) as exc:
-                    raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
-                                     span=node.span, source=program.source) from None
-                vals[i] = out
-                if type(out.value) is ndarray and out.value.size > MAX_ELEMENTS:
-                    raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
-                                     f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
-                                     source=program.source)
-                if release is not None:
-                    if out.op is not None:  # recorded: its rules will read what they save
-                        saved.update(i if k is None else args[k] for k in out.op.saved(out.parents))
-                    for j in release.get(i, ()):
-                        if j not in saved:
-                            _release(vals[j])
-            elif node.kind == "var":
-                vals[i] = leaves[node.name]
-            elif type(node.value) is float:  # a literal: the quick way to a numpy scalar
-                vals[i] = Tensor(scalar(node.value))
             else:
-                v = np.asarray(node.value, dtype=dtype)
-                vals[i] = Tensor(v[()] if v.ndim == 0 else v)
+                inputs = tuple([vals[j] for j in args])
+            try:
+                if node.no_grad:
+                    with grad_mode(False):
+                        out = apply(op, inputs, node.params)
+                else:
+                    out = apply(op, inputs, node.params)
+            except (ValueError, IndexError, TypeError) as exc:
+                raise AgradError(f"cannot compute {program.label(i)}: {_numpy_message(exc)}", kind="shape",
+                                 span=node.span, source=program.source) from None
+            vals[i] = out
+            v = out.value
+            if type(v) is ndarray and v.size > MAX_ELEMENTS:
+                raise AgradError(f"{program.label(i)} has {np.size(vals[i].value):,} elements, over the "
+                                 f"limit of {MAX_ELEMENTS:,}", kind="limit", span=node.span,
+                                 source=program.source)
+            if plan is not None:
+                if saved is None:  # a learnt plan: the saved nodes are already left out
+                    for j in plan.get(i, ()):
+                        _release(vals[j])
+                    continue
+                if out.op is not None:  # recorded: its rules will read what they save
+                    saved.update(i if k is None else args[k] for k in out.op.saved(out.parents))
+                for j in plan.get(i, ()):
+                    if j not in saved:
+                        _release(vals[j])
+        elif kind == "var":
+            vals[i] = leaves[node.name]
+        elif type(node.value) is float:  # a literal: the quick way to a numpy scalar
+            vals[i] = Tensor(scalar(node.value))
+        else:
+            v = np.asarray(node.value, dtype=dtype)
+            vals[i] = Tensor(v[()] if v.ndim == 0 else v)
+    if pattern is not None and saved is not None:
+        # A node saved by a rule is saved by a user, and its last user is the one releasing it,
+        # so the saved set at the end is what each release above had seen.
+        pruned = {}
+        for i, js in release.items():
+            kept = [j for j in js if j not in saved]
+            if kept:
+                pruned[i] = kept
+        release.pruned[pattern] = pruned
     return vals
+
+
+class ReleasePlan(dict):
+    """release_plan(): {user: the nodes released after it}, and `pruned`, the same without the
+    nodes a derivative rule saves, per (grad mode, which leaves require a gradient)."""
+
+    __slots__ = ("pruned",)
+
+    def __init__(self, plan: dict):
+        super().__init__(plan)
+        self.pruned = {}
+
+
+def program_order(vals: list, leaves) -> list | None:
+    """The nodes of a graph evaluate() built that require a gradient, in program order: a node's
+    inputs come before it, so this is a topological order for a backward pass from any of them
+    (autodiff.run_backward's order=), found without walking the graph. None when a leaf has a
+    history of its own (it is itself a computed node), which this order would not include."""
+    for t in leaves:
+        if t.op is not None:
+            return None
+    return [t for t in vals if t.requires_grad]
 
 
 def _last_users(program: Program, keep) -> dict:
@@ -182,10 +235,27 @@ def _last_users(program: Program, keep) -> dict:
     return out
 
 
+_PLANS: dict = {}  # (id of the program, its length, keep) -> (program, plan): the programs evaluated lately
+
+
+def _known_plan(program: Program, keep) -> ReleasePlan:
+    """The release plan of a program evaluated again (a compiled program called many times, as
+    agrad.pointwise or forward() are), with what it learnt; the program itself is held and
+    compared, so a new program that reuses a freed one's id never gets its plan."""
+    key = (id(program), len(program.nodes), tuple(keep))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    if len(_PLANS) >= 16:
+        _PLANS.pop(next(iter(_PLANS)))
+    plan = _PLANS[key] = (program, ReleasePlan(_last_users(program, keep)))
+    return plan[1]
+
+
 def release_plan(program: Program, keep) -> dict:
     """What evaluate(..., keep=keep) releases after each node: computed once by a caller that
     evaluates the same program many times (a descent) and passed as `release`."""
-    return _last_users(program, keep)
+    return ReleasePlan(_last_users(program, keep))
 
 
 _STAND_INS: dict = {}  # (shape, dtype) -> a read-only NaN view: np.broadcast_to costs ~10 us a call

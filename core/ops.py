@@ -23,6 +23,7 @@ from . import jet as J
 from .kernels import keepdims_shape as _keepdims_shape
 from .kernels import scalar as _s
 from .kernels import sigmoid as _sigmoid_np
+from .kernels import spread as _spread
 from .kernels import tie_mask, tie_weights
 from .tensor import Tensor, apply, const
 from .tensor import _state as _unit  # the all-ones seed of the running backward pass, if any
@@ -65,15 +66,31 @@ def _mask(cond, like: Tensor) -> Tensor:
 
 def _expand(g: Tensor, shape, axis) -> Tensor:
     """A reduction's gradient, spread back over the reduced axis."""
+    if axis is None and g.value.shape == ():  # a full reduction: a scalar broadcasts to any shape as it is
+        return broadcast_to(g, shape=shape)
     return broadcast_to(reshape(g, shape=_keepdims_shape(shape, axis)), shape=shape)
 
 
+_AXES: dict = {}  # (shape from, shape to) -> the axes sum_to sums over: the same few pairs in every pass
+
+
 def _sum_to_np(x, shape):
-    if np.shape(x) == shape:
+    xs = x.shape if type(x) is np.ndarray else np.shape(x)
+    if xs == shape:
         return x
-    lead = np.ndim(x) - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and np.shape(x)[i + lead] != 1)
-    return _s(np.sum(x, axis=axes).reshape(shape))
+    axes = _AXES.get((xs, shape), _AXES)  # _AXES itself: not computed yet (None means every axis)
+    if axes is _AXES:
+        lead = len(xs) - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and xs[i + lead] != 1)
+        if len(axes) == len(xs):
+            axes = None  # every axis: numpy's own spelling of it, which it parses quicker
+        if len(_AXES) > 1024:
+            _AXES.clear()
+        _AXES[(xs, shape)] = axes
+    s = x.sum(axis=axes) if type(x) is np.ndarray else np.sum(x, axis=axes)  # the method: np.sum's work, less wrapping
+    if shape == () and type(s) is not np.ndarray:
+        return s  # already a numpy scalar
+    return _s(s.reshape(shape))
 
 
 def _extreme_np(pick):
@@ -167,6 +184,8 @@ def _reduce_name(base, full=0):
 
 
 def _mean_np(x, axis=None):
+    if axis is None and type(x) is np.ndarray and x.dtype == np.float64 and x.size:
+        return x.sum() / x.size  # what np.mean computes for float64 (the sum, then one division), less wrapping
     return _s(np.mean(x, axis=axis))
 
 
@@ -267,7 +286,7 @@ _ROWS = [
        lambda sp, x, key: np.asarray(x[key], dtype=object), J.linear, _index_name, "", symbol="[]"),
     Op("index_put", _index_put_np, (lambda g, o, x, key, shape: index(g, key=key),),
        None, J.linear, "IndexPutBackward0"),
-    Op("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), (lambda g, o, x, shape: sum_to(g, shape=x.shape),),
+    Op("broadcast_to", _spread, (lambda g, o, x, shape: sum_to(g, shape=x.shape),),
        None, J.linear, "ExpandBackward0"),
     Op("sum_to", _sum_to_np, (lambda g, o, x, shape: broadcast_to(g, shape=x.shape),), None, J.linear, "SumBackward1"),
     Op("reshape", lambda x, shape: _s(np.reshape(x, shape)), (lambda g, o, x, shape: reshape(g, shape=x.shape),),

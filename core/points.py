@@ -18,8 +18,10 @@ import numpy as np
 from . import autodiff
 from .errors import AgradError
 from .problem import Options, make_problem
+from .graph import program_order
+from .kernels import spread
 from .program import evaluate
-from .tensor import Tensor, quiet_numpy
+from .tensor import Tensor, gc_paused, quiet_numpy
 
 MAX_POINTS = 1_000_000
 
@@ -77,6 +79,9 @@ class PointwiseResult:
         return self.check.status != "failed"
 
 
+_OFF = PointwiseCheck("off", "check=False")  # frozen: one serves every call without the check
+
+
 def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None, dtype: str = "float64",
               check_timeout: float = 10.0, lib=None, seed: int | None = None, at: dict | None = None,
               **bindings) -> PointwiseResult:
@@ -104,7 +109,8 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     program = problem.program
     refuse_mixing(program)
     try:
-        shape = np.broadcast_shapes(*(np.shape(v) for v in problem.bindings.values()))
+        shapes = [np.shape(v) for v in problem.bindings.values()]
+        shape = shapes[0] if shapes and shapes.count(shapes[0]) == len(shapes) else np.broadcast_shapes(*shapes)
     except ValueError:
         shapes = ", ".join(f"{n} {np.shape(v)}" for n, v in problem.bindings.items())
         raise AgradError(f"the bound arrays do not broadcast together into points: {shapes}",
@@ -116,19 +122,29 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     if n * (width + len(problem.bindings) + 1) > 10 * MAX_POINTS:
         raise AgradError(f"{n:,} points x {width + len(problem.bindings) + 1} columns are over the limit of "
                          f"{10 * MAX_POINTS:,} numbers; fewer points or order=1", kind="limit")
-    flat = {name: np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=problem.dtype), shape).reshape(-1))
-            for name, v in problem.bindings.items()}
+    flat = {name: _flat(v, shape, problem.dtype) for name, v in problem.bindings.items()}
     t0 = time.perf_counter()
-    value, ders = _evaluate(program, flat, problem.wrt, order, problem.dtype)
-    seconds = time.perf_counter() - t0
-    kinks = _kink_points(program, flat, problem.dtype, n)
-    for d in ders.values():
-        kinks |= ~np.isfinite(d)
+    with quiet_numpy(), gc_paused():  # entered once for the passes below, not by each of them
+        value, ders = _evaluate(program, flat, problem.wrt, order, problem.dtype)
+        seconds = time.perf_counter() - t0
+        kinks = _kink_points(program, flat, problem.dtype, n)
+        for d in ders.values():
+            if not math.isfinite(np.dot(d, d)):  # a NaN or inf entry makes d.d one (finite: none; overflow: look)
+                kinks |= ~np.isfinite(d)
     verdict = (_check(program, flat, ders, kinks=kinks, problem=problem, timeout=check_timeout) if check
-               else PointwiseCheck("off", "check=False"))
-    varying = [name for name, v in flat.items() if v.size > 1 and not np.all(v == v[0])]
+               else _OFF)
+    varying = [name for name, v in flat.items() if v.size > 1 and (v[1] != v[0] or not np.all(v == v[0]))]
     return PointwiseResult(program.source, tuple(shape), flat, value, ders, list(problem.wrt), order, kinks,
                            verdict, varying, seconds, problem.random_seed)
+
+
+def _flat(v, shape, dtype) -> np.ndarray:
+    """The value at each point, as a read-only 1-D array (a view where it can be one)."""
+    if type(v) is np.ndarray and v.shape == shape and v.dtype == dtype and v.flags.c_contiguous:
+        out = v.reshape(-1)  # what the general line below gives for it, without its three calls
+        out.flags.writeable = False
+        return out
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=dtype), shape).reshape(-1))
 
 
 def refuse_mixing(program) -> None:
@@ -151,6 +167,7 @@ def refuse_mixing(program) -> None:
 def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
     leaves = {name: Tensor(v, requires_grad=name in wrt, name=name) for name, v in flat.items()}
     values = evaluate(program, leaves, dtype, keep=(program.output,))
+    order_ = program_order(values, leaves.values())  # fresh leaves: the program's order is the backward's
     y = values[program.output]
     n = next(iter(flat.values())).size if flat else 1
     taken = {id(v) for v in flat.values()}  # the caller's arrays: never handed back as results
@@ -160,8 +177,8 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
         return value, ders
     if not y.requires_grad:
         return value, {v: np.zeros(n, dtype) for v in wrt}
-    seed = np.ones(np.shape(y.value), dtype=dtype)
-    first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1)
+    seed = _ones(np.shape(y.value), dtype)
+    first = autodiff.grad(y, [leaves[v] for v in wrt], seed, create_graph=order > 1, order=order_)
     for v, g in zip(wrt, first):
         ders[v] = _own(g.value, n, taken)
     if order == 2:
@@ -174,6 +191,19 @@ def _evaluate(program, flat: dict, wrt: list, order: int, dtype):
             for w, h in zip(wrt, second):
                 ders[f"{v},{w}"] = _own(h.value, n, taken)
     return value, ders
+
+
+_ONES: dict = {}  # (shape, dtype) -> a read-only stride-0 ones seed: nothing writes to it, so calls share it
+
+
+def _ones(shape, dtype) -> np.ndarray:
+    key = (shape, np.dtype(dtype))
+    seed = _ONES.get(key)
+    if seed is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        seed = _ONES[key] = spread(np.dtype(dtype).type(1), shape)  # ones without filling an array
+    return seed
 
 
 def _own(v, n: int, taken: set) -> np.ndarray:
@@ -192,11 +222,11 @@ def _own(v, n: int, taken: set) -> np.ndarray:
 def _kink_points(program, flat, dtype, n) -> np.ndarray:
     """Per point: a value sits on a kink of abs, relu, maximum/minimum, or a power's zero base
     whose exponent varies (the same conventions as check.kink_nodes, point by point)."""
-    from .check import variable_sets
-
     out = np.zeros(n, dtype=bool)
     if not any(node.kind == "op" and node.op.kink for node in program.nodes):
         return out
+    from .check import variable_sets
+
     deps = variable_sets(program)
     with quiet_numpy():
         leaves = {name: Tensor(v) for name, v in flat.items()}

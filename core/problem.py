@@ -2,6 +2,7 @@
 highest order asked for, each validated against agrad's bounds before any work starts."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,7 +136,7 @@ def validate(program: Program, values: dict, o: Options) -> list:
                              kind="name")
     if o.dtype not in DTYPES:
         raise AgradError(f"unknown dtype '{o.dtype}'; choose one of {', '.join(DTYPES)}", kind="usage")
-    if wrt and not np.issubdtype(DTYPES[o.dtype], np.floating):
+    if wrt and DTYPES[o.dtype].kind != "f":  # np.issubdtype(.., np.floating) for these dtypes, at 1/20 the cost
         raise AgradError(f"only floating point values can require gradients, and dtype={o.dtype} is an "
                          f"integer type: use float64, float32 or float16", kind="dtype")
     for n, label, limit in ((o.order, "order", MAX_ORDER), (o.repeat, "repeat", MAX_PASSES),
@@ -150,6 +151,8 @@ def validate(program: Program, values: dict, o: Options) -> list:
 
 
 def _real(x) -> bool:
+    if type(x) is float:  # the usual case, without a numpy call
+        return math.isfinite(x)
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x)
 
 

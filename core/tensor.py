@@ -12,39 +12,56 @@ from contextlib import contextmanager
 
 import numpy as np
 
-_state = {"grad": True, "unit": None}  # unit: the all-ones seed of the running backward pass (autodiff)
+_state = {"grad": True, "unit": None, "quiet": False}  # unit: the all-ones seed of the running backward pass (autodiff)
 _seq = itertools.count()  # creation order: a node is always created after its inputs
 
 
-@contextmanager
-def quiet_numpy():
+class quiet_numpy:
     """NaN and inf are reported per node (api._problems), so numpy's warnings, both the
     floating-point ones and warnings.warn ones such as 'Mean of empty slice', stay quiet.
-    Inside an outer quiet_numpy (a descent's loop runs thousands of passes) it costs nothing."""
-    if _state.get("quiet"):
-        yield
-        return
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    Inside an outer quiet_numpy (a descent's loop runs thousands of passes) it costs nothing.
+    A class, not a generator: entered once per pass, its own cost counts on small arrays."""
+
+    __slots__ = ("_err", "_warn")
+
+    def __enter__(self):
+        if _state["quiet"]:
+            self._err = None
+            return None
+        self._err = np.errstate(all="ignore")
+        self._err.__enter__()
+        self._warn = warnings.catch_warnings()
+        self._warn.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
         _state["quiet"] = True
-        try:
-            yield
-        finally:
+        return None
+
+    def __exit__(self, *exc):
+        if self._err is not None:
             _state["quiet"] = False
+            try:
+                self._warn.__exit__(*exc)
+            finally:
+                self._err.__exit__(*exc)
+        return False
 
 
-@contextmanager
-def gc_paused():
+class gc_paused:
     """Pause Python's cyclic garbage collector while building or walking a graph. Graphs are
     acyclic, so there is nothing for it to find, yet with 100,000 new nodes its repeated
     passes over every live object cost more than the arithmetic (3 us per op -> 0.8 us)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
+
+    __slots__ = ("_was",)
+
+    def __enter__(self):
+        self._was = gc.isenabled()
+        gc.disable()
+        return None
+
+    def __exit__(self, *exc):
+        if self._was:
             gc.enable()
+        return False
 
 
 @contextmanager
@@ -136,7 +153,10 @@ def apply(op, inputs: tuple, params: dict | None = None) -> Tensor:
 def const(value, like: Tensor | None = None) -> Tensor:
     """A constant (requires no gradient), in the dtype of `like` when given."""
     if like is not None:
-        value = np.asarray(value, dtype=like.value.dtype)
+        dt = like.value.dtype
+        if type(value) in (int, float) and dt.kind == "f":  # a rule's number (2, n, 1): no 0-d array on the way
+            return Tensor(dt.type(value))
+        value = np.asarray(value, dtype=dt)
     else:
         value = np.asarray(value)
     return Tensor(value[()] if value.ndim == 0 else value)
