@@ -21,6 +21,7 @@ from .problem import Options, make_problem
 from .graph import program_order
 from .kernels import spread
 from .program import evaluate
+from .results import Check
 from .tensor import Tensor, gc_paused, quiet_numpy
 
 MAX_POINTS = 1_000_000
@@ -40,20 +41,6 @@ class PointwiseItem:
 
 
 @dataclass(frozen=True)
-class PointwiseCheck:
-    status: str  # ok | failed | skipped | off
-    reason: str = ""
-    rtol: float = 0.0
-    atol: float = 0.0
-    items: tuple = ()
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool | None:
-        return {"ok": True, "failed": False}.get(self.status)
-
-
-@dataclass(frozen=True)
 class PointwiseResult:
     """One row per point: the variables, f and each derivative, as 1-D arrays of equal length."""
 
@@ -65,7 +52,7 @@ class PointwiseResult:
     wrt: list
     order: int
     kinks: np.ndarray  # True where a kink (abs(0), relu(0), a tie) or a non-finite derivative sits
-    check: PointwiseCheck
+    check: Check  # agrad.grad's Check, its items one PointwiseItem per derivative over every point
     varying: list  # the variables whose value changes from point to point
     seconds: float = 0.0  # the vectorized evaluation and both backward passes (no check, no parsing)
     random_seed: int | None = None  # the seed rand()/randn() drew with, when they drew (seed= replays it)
@@ -79,7 +66,7 @@ class PointwiseResult:
         return self.check.status != "failed"
 
 
-_OFF = PointwiseCheck("off", "check=False")  # frozen: one serves every call without the check
+_OFF = Check("off", "check=False")  # frozen: one serves every call without the check
 
 
 def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None, dtype: str = "float64",
@@ -244,14 +231,14 @@ def _kink_points(program, flat, dtype, n) -> np.ndarray:
     return out
 
 
-def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
+def _check(program, flat, ders, *, kinks, problem, timeout) -> Check:
     from .check import MAX_CHECK_NODES
     from .tolerance import Timeout, close, time_limit, tolerances
 
     rtol, atol = tolerances(problem.dtype)
     t0 = time.perf_counter()
     if len(program.nodes) > MAX_CHECK_NODES:
-        return PointwiseCheck("skipped", f"the expression has {len(program.nodes):,} nodes; SymPy is asked for "
+        return Check("skipped", f"the expression has {len(program.nodes):,} nodes; SymPy is asked for "
                                          f"at most {MAX_CHECK_NODES:,}", rtol, atol)
     from . import symbolic as S
 
@@ -274,7 +261,7 @@ def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
             with np.errstate(all="ignore"):
                 results = fn(*[flat[name].astype(np.float64) for name in names])
     except Timeout:
-        return PointwiseCheck("skipped", f"SymPy took longer than {timeout:g} s (check_timeout=)", rtol, atol,
+        return Check("skipped", f"SymPy took longer than {timeout:g} s (check_timeout=)", rtol, atol,
                               seconds=time.perf_counter() - t0)
     items, failed = [], False
     n = kinks.size
@@ -292,7 +279,7 @@ def _check(program, flat, ders, *, kinks, problem, timeout) -> PointwiseCheck:
         items.append(PointwiseItem(key, str(expr), float(err.max()) if n else 0.0, worst, int(bad.sum()),
                                    int(kinks.sum()), "mismatch" if bad.any() else "ok"))
         failed |= bool(bad.any())
-    return PointwiseCheck("failed" if failed else "ok", "", rtol, atol, tuple(items), time.perf_counter() - t0)
+    return Check("failed" if failed else "ok", "", rtol, atol, tuple(items), time.perf_counter() - t0)
 
 
 MAX_CSV_BYTES = 50_000_000
