@@ -7,6 +7,7 @@ import numpy as np
 
 from .errors import AgradError, shape_text
 from .ops import OPS
+from . import tensor
 from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode, quiet_numpy
 
 
@@ -158,6 +159,8 @@ def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -
                     owned.add(id(gi))
             elif (id(prev) in owned and _private(prev.value)
                   and np.result_type(prev.value, gi.value) == prev.value.dtype):
+                if tensor._trace is not None:
+                    tensor._trace.add_into(prev, gi)
                 np.add(prev.value, gi.value, out=prev.value)
             else:
                 grads[p] = prev + gi

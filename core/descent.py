@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import autodiff
+from . import autodiff, replay
 from .errors import AgradError, shape_text
 from .gradient import _paths, grad, names
 from .optim import OPTIMIZERS, make
@@ -187,6 +187,8 @@ class _Loop:
                 self.params.append((n, leaf, None))
         self.leaves = {**self.data, **{n: leaf for n, leaf, _ in self.params if n in used}}
         self.diff = [leaf for _, leaf, _ in self.params]
+        self.replay = None  # the first pass, recorded (replay.py), once it has reproduced itself
+        self.recorded = False
 
     def _bind(self):
         theta = self.theta
@@ -199,23 +201,38 @@ class _Loop:
         return evaluate(self.program, self.leaves, np.float64, release=self.release)[self.program.output].value
 
     def loss_and_grad(self):
-        """(loss, gradient norm); the gradient lands in self.grad (flat, in wrt order)."""
+        """(loss, gradient); the gradient lands in self.grad (flat, in wrt order).
+        The first pass is recorded; when it replays to the same bits, later passes replay it."""
+        if self.replay is not None:
+            theta = self.theta
+            values = self.replay([theta[i] if i is not None else leaf.value for _, leaf, i in self.params])
+        elif not self.recorded:
+            self.recorded = True
+            with replay.recording([leaf for _, leaf, _ in self.params]) as rec:
+                tensors = self._pass()
+            values = [t.value for t in tensors]
+            again = rec.finish(tensors)
+            if again is not None and replay.same_values(again([t.value for _, t, _ in self.params]), values):
+                self.replay = again
+        else:
+            values = [t.value for t in self._pass()]
+        g, off = self.grad, self.offsets
+        for k, v in enumerate(values[1:]):
+            if type(v) is np.ndarray:
+                g[off[k]:off[k + 1]] = v.ravel()
+            else:
+                g[off[k]] = v
+        return values[0], g
+
+    def _pass(self) -> list:
+        """The engine's pass: [the loss, the gradient of each parameter] as Tensors."""
         self._bind()
         # forward()'s way: unread arrays are released as soon as possible (memory reuse is time),
         # with the plan of what to release computed once, not per step
         vals = evaluate(self.program, self.leaves, np.float64, release=self.release)
         out = vals[self.program.output]
-        loss = out.value
         # the leaves are this loop's own (no history): program order is a topological order
-        grads = autodiff.grad(out, self.diff, order=[t for t in vals if t.requires_grad])
-        g, off = self.grad, self.offsets
-        for k, gk in enumerate(grads):
-            v = gk.value
-            if type(v) is np.ndarray:
-                g[off[k]:off[k + 1]] = v.ravel()
-            else:
-                g[off[k]] = v
-        return loss, g
+        return [out, *autodiff.grad(out, self.diff, order=[t for t in vals if t.requires_grad])]
 
     def snapshot(self) -> dict:
         out = {}

@@ -25,7 +25,7 @@ from .kernels import scalar as _s
 from .kernels import sigmoid as _sigmoid_np
 from .kernels import spread as _spread
 from .kernels import tie_mask, tie_weights
-from .tensor import Tensor, apply, const
+from .tensor import Tensor, apply, const, peek, view_of
 from .tensor import _state as _unit  # the all-ones seed of the running backward pass, if any
 
 
@@ -98,7 +98,7 @@ def _extreme_np(pick):
 
 
 def _extreme_vjp(g, out, x, axis=None):
-    return _expand(g, x.shape, axis) * _mask(tie_weights(x.value, out.value, axis), g)
+    return _expand(g, x.shape, axis) * _mask(tie_weights(peek(x), peek(out), axis), g)
 
 
 def _extreme_sym(which):
@@ -115,18 +115,22 @@ def _extreme_sym(which):
 
 
 def _pow_base(g, out, a, b):
-    if not b.requires_grad and b.value.shape == () and b.value == 2:
+    if not b.requires_grad and b.value.shape == () and peek(b) == 2:
         return g * (a * 2)  # the square, everywhere in losses: two array ops instead of four
     d = g * b * a ** (b - 1)
     # d/da a**0 is 0 even at a = 0, where the formula is 0 * inf: a**0 is 1 all along a. Masked
     # where a = 0 as well, not wherever b = 0 as PyTorch and JAX do: their mask also cuts the
-    # mixed derivative, d/db of b*a**(b-1), which is 1/a at b = 0, not 0.
-    hole = np.asarray((a.value == 0) & (b.value == 0))
+    # mixed derivative, d/db of b*a**(b-1), which is 1/a at b = 0, not 0. The base is read only
+    # when some exponent is 0 (a replayed pass cannot replay a look at a changing base).
+    zero = np.asarray(peek(b) == 0)
+    if not zero.any():
+        return d
+    hole = np.asarray((peek(a) == 0) & zero)
     return where(d, const(0, d), cond=~hole) if hole.any() else d
 
 
 def _pow_exponent(g, out, a, b):
-    nonzero = np.asarray(a.value != 0)
+    nonzero = np.asarray(peek(a) != 0)
     safe = a if nonzero.all() else where(a, const(1, a), cond=nonzero)
     return g * out * log(safe)
 
@@ -162,7 +166,7 @@ def _matmul_np(a, b):
 
 
 def _matmul_name(inputs, params):
-    nd = tuple(np.ndim(t.value) for t in inputs)
+    nd = tuple(t.value.ndim for t in inputs)
     return {(1, 1): "DotBackward0", (2, 1): "MvBackward0"}.get(nd, "MmBackward0")
 
 
@@ -260,16 +264,16 @@ _ROWS = [
        "SigmoidBackward0", "o", True, ("sigmoid",)),
     Op("softplus", lambda x: np.logaddexp(0, x), (lambda g, o, x: g * sigmoid(x),), lambda sp, x: sp.log(1 + sp.exp(x)),
        J.softplus, "SoftplusBackward0", "x", True, ("softplus",)),
-    Op("abs", np.abs, (lambda g, o, x: g * _mask(np.sign(x.value), g),), lambda sp, x: sp.Abs(x), J.abs_,
+    Op("abs", np.abs, (lambda g, o, x: g * _mask(np.sign(peek(x)), g),), lambda sp, x: sp.Abs(x), J.abs_,
        "AbsBackward0", "x", True, ("abs",), kink="abs'(0) = 0"),
-    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(o.value > 0, g),),  # o > 0 iff x > 0
+    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(peek(o) > 0, g),),  # o > 0 iff x > 0
        lambda sp, x: sp.Max(x, 0), J.relu, "ReluBackward0", "o", True, ("relu",), kink="relu'(0) = 0"),
-    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(tie_mask(a.value, b.value, True), g),
-                               lambda g, o, a, b: g * _mask(tie_mask(b.value, a.value, True), g)),
+    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(tie_mask(peek(a), peek(b), True), g),
+                               lambda g, o, a, b: g * _mask(tie_mask(peek(b), peek(a), True), g)),
        lambda sp, a, b: sp.Max(a, b), J.maximum, "MaximumBackward0", "xy xy", True, ("maximum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
-    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(tie_mask(a.value, b.value, False), g),
-                               lambda g, o, a, b: g * _mask(tie_mask(b.value, a.value, False), g)),
+    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(tie_mask(peek(a), peek(b), False), g),
+                               lambda g, o, a, b: g * _mask(tie_mask(peek(b), peek(a), False), g)),
        lambda sp, a, b: sp.Min(a, b), J.minimum, "MinimumBackward0", "xy xy", True, ("minimum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
     # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
@@ -340,11 +344,7 @@ def _unit_times(a, b):
     if unit is not None:
         other = b if a is unit else a if b is unit else None
         if other is not None and other.value.shape == unit.value.shape and other.value.dtype == unit.value.dtype:
-            v = other.value
-            if type(v) is np.ndarray:
-                v = v.view()
-                v.flags.writeable = False  # it is the forward value too: nobody may write through it
-            return Tensor(v)
+            return view_of(other)  # it is the forward value too: nobody may write through it
     return apply(_MUL, (a, b))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 _state = {"grad": True, "unit": None, "quiet": False}  # unit: the all-ones seed of the running backward pass (autodiff)
 _seq = itertools.count()  # creation order: a node is always created after its inputs
+_trace = None  # the replay.Recorder of a pass being recorded for replay, else None
 
 
 class quiet_numpy:
@@ -147,6 +148,30 @@ def apply(op, inputs: tuple, params: dict | None = None) -> Tensor:
         out.op = None
         out.parents = ()
         out.params = None
+    if _trace is not None:
+        _trace.apply(op, inputs, params, out)
+    return out
+
+
+def peek(t: Tensor):
+    """t's value, read by a derivative rule to decide something (a mask, a branch) rather than to
+    compute with ops. A pass being recorded for replay cannot replay such a decision if t changes
+    between passes (replay.py), so rules read values only through here."""
+    if _trace is not None:
+        _trace.peek(t)
+    return t.value
+
+
+def view_of(src: Tensor) -> Tensor:
+    """A new Tensor holding a read-only view of src's value (a gradient that is a forward value:
+    the backward loop may not add into it)."""
+    v = src.value
+    if type(v) is np.ndarray:
+        v = v.view()
+        v.flags.writeable = False
+    out = Tensor(v)
+    if _trace is not None:
+        _trace.same(out, src)
     return out
 
 
