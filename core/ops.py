@@ -60,8 +60,27 @@ class Op:
         return f"Op({self.name})"
 
 
-def _mask(cond, like: Tensor) -> Tensor:
-    return const(cond, like)
+def _mask(kernel, like: Tensor, *inputs: Tensor, **params) -> Tensor:
+    """kernel(*values, **params), a piecewise-constant function of the inputs (a sign, a tie's
+    share), in like's dtype: an op of its own (the `mask` row) rather than a constant computed
+    from the values, so a replayed pass computes it again from the values of each pass."""
+    return apply(OPS["mask"], inputs, {"kernel": kernel, "dtype": like.value.dtype, **params})
+
+
+def _mask_np(*values, kernel, dtype, **params):
+    return _s(np.asarray(kernel(*values, **params), dtype=dtype))
+
+
+def _positive(o):
+    return o > 0
+
+
+def _wins(a, b):
+    return tie_mask(a, b, True)
+
+
+def _loses(a, b):
+    return tie_mask(a, b, False)
 
 
 def _expand(g: Tensor, shape, axis) -> Tensor:
@@ -98,7 +117,7 @@ def _extreme_np(pick):
 
 
 def _extreme_vjp(g, out, x, axis=None):
-    return _expand(g, x.shape, axis) * _mask(tie_weights(peek(x), peek(out), axis), g)
+    return _expand(g, x.shape, axis) * _mask(tie_weights, g, x, out, axis=axis)
 
 
 def _extreme_sym(which):
@@ -264,16 +283,16 @@ _ROWS = [
        "SigmoidBackward0", "o", True, ("sigmoid",)),
     Op("softplus", lambda x: np.logaddexp(0, x), (lambda g, o, x: g * sigmoid(x),), lambda sp, x: sp.log(1 + sp.exp(x)),
        J.softplus, "SoftplusBackward0", "x", True, ("softplus",)),
-    Op("abs", np.abs, (lambda g, o, x: g * _mask(np.sign(peek(x)), g),), lambda sp, x: sp.Abs(x), J.abs_,
+    Op("abs", np.abs, (lambda g, o, x: g * _mask(np.sign, g, x),), lambda sp, x: sp.Abs(x), J.abs_,
        "AbsBackward0", "x", True, ("abs",), kink="abs'(0) = 0"),
-    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(peek(o) > 0, g),),  # o > 0 iff x > 0
+    Op("relu", lambda x: np.maximum(x, 0), (lambda g, o, x: g * _mask(_positive, g, o),),  # o > 0 iff x > 0
        lambda sp, x: sp.Max(x, 0), J.relu, "ReluBackward0", "o", True, ("relu",), kink="relu'(0) = 0"),
-    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(tie_mask(peek(a), peek(b), True), g),
-                               lambda g, o, a, b: g * _mask(tie_mask(peek(b), peek(a), True), g)),
+    Op("maximum", np.maximum, (lambda g, o, a, b: g * _mask(_wins, g, a, b),
+                               lambda g, o, a, b: g * _mask(_wins, g, b, a)),
        lambda sp, a, b: sp.Max(a, b), J.maximum, "MaximumBackward0", "xy xy", True, ("maximum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
-    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(tie_mask(peek(a), peek(b), False), g),
-                               lambda g, o, a, b: g * _mask(tie_mask(peek(b), peek(a), False), g)),
+    Op("minimum", np.minimum, (lambda g, o, a, b: g * _mask(_loses, g, a, b),
+                               lambda g, o, a, b: g * _mask(_loses, g, b, a)),
        lambda sp, a, b: sp.Min(a, b), J.minimum, "MinimumBackward0", "xy xy", True, ("minimum",), nargs=2,
        kink="a tie splits the gradient 0.5 / 0.5"),
     # ---- reductions (optional axis: sum(A, 0)) ---------------------------------------------------
@@ -301,6 +320,7 @@ _ROWS = [
        None, J.where, "WhereBackward0", elementwise=True, nargs=2),
     # ---- stopping gradients --------------------------------------------------------------------
     Op("detach", lambda x: x, None, lambda sp, x: x, J.detach, "detach", lang=("detach", "no_grad")),
+    Op("mask", _mask_np, None, None, None, "mask"),  # derivative rules' masks (_mask): constant pieces, no gradient
 ]
 # fmt: on
 
