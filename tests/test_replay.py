@@ -121,3 +121,19 @@ def test_rules_read_values_only_through_peek():
             if not (isinstance(up, ast.Attribute) and up.attr in structural):
                 bad.append(node.lineno)
     assert bad == []
+
+
+def test_a_users_function_keeps_the_engine_with_the_same_numbers():
+    # a def/backward is not a row of the op table: its rule is the user's, and runs on the engine
+    src = "def sq(u) = u*u; backward sq = 2*g*u; sum(sq(v - c))"
+    (fast, a), (_, b) = _runs(src, {"v": [0.5, 2.0, -1.0], **DATA}, ["v"])
+    assert fast.replay is None
+    _assert_same(a, b, src)
+    assert np.array_equal(a["trajectory"]["v"], descend_plain(src)["v"])  # agrad.descend's own loop
+
+
+def descend_plain(src):
+    import agrad
+
+    return agrad.descend(src, v=[0.5, 2.0, -1.0], c=DATA["c"], A=DATA["A"], wrt=["v"], optimizer="adam", lr=0.05,
+                         steps=6, check=False, trajectory=True).trajectory
