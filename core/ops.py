@@ -149,8 +149,11 @@ def _pow_base(g, out, a, b):
 
 
 def _pow_exponent(g, out, a, b):
-    nonzero = np.asarray(peek(a) != 0)
-    safe = a if nonzero.all() else where(a, const(1, a), cond=nonzero)
+    # out * log(a), masked to 0 where a = 0 and b >= 0 (0**b is 0 or 1 there, flat in b), as
+    # PyTorch masks; where b < 0, 0**b is inf and d/db is inf * log(0) = -inf, as in PyTorch
+    zero = np.asarray(peek(a) == 0)
+    hole = zero & np.asarray(peek(b) >= 0) if zero.any() else None
+    safe = a if hole is None or not hole.any() else where(a, const(1, a), cond=~hole)
     return g * out * log(safe)
 
 
@@ -255,7 +258,7 @@ _ROWS = [
        lambda sp, a, b: a ** b, J.pow_,
        lambda ins, p: "PowBackward1" if ins[1].requires_grad else "PowBackward0",
        "xy xo", True, lang=("pow",), symbol="**", nargs=2,
-       kink="d/da a**b at a = 0 with b = 0 is 0; d/db is 0 where a = 0"),
+       kink="d/da a**b at a = 0 with b = 0 is 0; d/db is 0 where a = 0 and b >= 0"),
     Op("matmul", _matmul_np, (_matmul_a, _matmul_b),
        lambda sp, a, b: np.asarray(np.matmul(a, b), dtype=object), J.matmul, _matmul_name,
        "y x", lang=("dot",), symbol="@", nargs=2),
