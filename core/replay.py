@@ -15,6 +15,7 @@ computed from them. What is computed from constants alone is computed once, whil
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -33,6 +34,7 @@ class Recorder:
     in-place sums call it) and keeps its numpy calls as steps over numbered slots."""
 
     def __init__(self, leaves):
+        self.thread = threading.get_ident()  # another thread's ops are not this pass's
         self._slot: dict[int, int] = {}  # id(Tensor) -> slot
         self._held: list = []  # every Tensor seen, so that no id is reused while recording
         self.variable: list[bool] = []  # slot -> does its value change between passes
@@ -55,7 +57,7 @@ class Recorder:
         return self._new(t, False) if s is None else s
 
     def apply(self, op, inputs, params, out) -> None:
-        if self.why is not None:
+        if self.why is not None or threading.get_ident() != self.thread:
             return
         ins = tuple([self.slot(t) for t in inputs])
         if not any(self.variable[s] for s in ins):
@@ -66,17 +68,23 @@ class Recorder:
             self.steps.append((op.fwd, ins, params or None, self._new(out, True)))
 
     def peek(self, t) -> None:
+        if threading.get_ident() != self.thread:
+            return
         s = self._slot.get(id(t))
         if s is not None and self.variable[s] and self.why is None:
             self.why = "a derivative rule looks at a value that changes between passes (a mask or a branch)"
 
     def same(self, new, src) -> None:
         """`new` holds src's value (a read-only view of it)."""
+        if threading.get_ident() != self.thread:
+            return
         self._slot[id(new)] = self.slot(src)
         self._held.append(new)
 
     def add_into(self, target, g) -> None:
         """The backward loop is about to add g into target's value in place."""
+        if threading.get_ident() != self.thread:
+            return
         s, gs = self.slot(target), self.slot(g)
         if self.variable[s]:
             self.steps.append((_add_into, (s, gs), None, s))
@@ -99,7 +107,8 @@ class Replay:
     __slots__ = ("initial", "inputs", "steps", "outputs")
 
     def __init__(self, rec: Recorder, outputs: list):
-        self.initial = [None if var else v for var, v in zip(rec.variable, rec.values)]
+        read = {s for _, ins, _, _ in rec.steps for s in ins} | set(outputs)  # constants nobody reads are not kept
+        self.initial = [v if s in read and not rec.variable[s] else None for s, v in enumerate(rec.values)]
         self.inputs = rec.inputs
         self.outputs = outputs
         # each variable slot is dropped after its last reader (memory reused sooner is time)

@@ -137,3 +137,19 @@ def descend_plain(src):
 
     return agrad.descend(src, v=[0.5, 2.0, -1.0], c=DATA["c"], A=DATA["A"], wrt=["v"], optimizer="adam", lr=0.05,
                          steps=6, check=False, trajectory=True).trajectory
+
+
+def test_another_threads_ops_are_not_part_of_the_recorded_pass():
+    import threading
+
+    from agrad.ops import OPS
+    from agrad.tensor import apply
+
+    w = Tensor(np.float64(2.0), requires_grad=True)
+    with replay.recording([w]) as rec:
+        worker = threading.Thread(target=lambda: apply(OPS["mul"], (w, w)))
+        worker.start()
+        worker.join()
+        assert rec.steps == []
+        apply(OPS["mul"], (w, w))  # this thread's: recorded
+    assert [fn.__name__ for fn, *_ in rec.steps] == ["mul"]
