@@ -133,18 +133,30 @@ def jacobian_of(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
     return out
 
 
-def values30(symbols: list, exprs: list, point: list) -> list:
-    """Each expression at the point, in MPFR at PREC bits (the float64 inputs exactly). The
-    subexpressions the expressions share are evaluated once (symengine's cse): d/dx_j of
-    sum((A @ x)**2) holds all 100 rows of A @ x, and substituting into each entry re-evaluated
-    them 100 times (1 s for 100 entries, 0.06 s this way). The same operations at the same
-    precision, so the same values; where a shared part is not a finite real number (a division
-    by zero, a complex log), each entry is evaluated on its own as before, so that only the
-    entries holding it become NaN."""
+CSE_FROM = 50_000  # ops of the expressions written out: from there on, shared parts are evaluated once
+
+
+def shared_parts(exprs: list):
+    """symengine's cse of the expressions, (replacements, reduced expressions), where they are big
+    enough for it to pay: d/dx_j of sum((A @ x)**2) holds all 100 rows of A @ x, and substituting
+    into each entry evaluated them 100 times. Below CSE_FROM ops written out (count_ops: C++,
+    microseconds) cse costs about what it saves (2,000 entries of 5 ops: +0.07 s): None."""
+    if not exprs or se.count_ops(*exprs) <= CSE_FROM:
+        return None
+    reps, reduced = se.cse(exprs)
+    return (reps, reduced) if reps else None
+
+
+def values30(symbols: list, exprs: list, point: list, shared=None) -> list:
+    """Each expression at the point, in MPFR at PREC bits (the float64 inputs exactly). With
+    `shared` (shared_parts(exprs)), each shared part is evaluated once (1 s -> 0.06 s for the 100
+    entries of d/dx sum((A @ x)**2)): the same operations at the same precision, so the same
+    values; where a shared part is not a finite real number (a division by zero, a complex log),
+    each entry is evaluated on its own as before, so that only the entries holding it become NaN."""
     sub = {s: se.RealMPFR(f"{float(v):.40e}", PREC) for s, v in zip(symbols, point)}
-    shared = _shared(exprs, sub)
-    if shared is not None:
-        sub, exprs = shared
+    known = None if shared is None else _through(shared[0], sub, lambda v: v.evalf(PREC), se.RealMPFR)
+    if known is not None:
+        sub, exprs = known, shared[1]
     out = []
     for e in exprs:
         try:
@@ -155,25 +167,22 @@ def values30(symbols: list, exprs: list, point: list) -> list:
     return out
 
 
-def _shared(exprs: list, sub: dict):
-    """(sub with each common subexpression's value added, the expressions written with them), or
-    None where one of those values is not a finite real number (or cse names clash)."""
-    reps, reduced = se.cse(exprs)
-    if not reps:
-        return None
+def _through(reps: list, sub: dict, evalf, real) -> dict | None:
+    """sub with the value of each replacement of cse added (in order: each may use the ones
+    before), or None where one is not a finite real number (or cse's names clash)."""
     sub = dict(sub)
     try:
         for s, e in reps:
             if s in sub:  # cse's names (x0, x1, ...) never equal the check's internal ones (x__0): be sure
                 return None
             v = e.subs({t: sub[t] for t in e.free_symbols})
-            v = v if v.is_Number else v.evalf(PREC)
-            if not isinstance(v, (se.RealMPFR, se.Integer, se.Rational)) or not math.isfinite(float(v)):
+            v = v if v.is_Number else evalf(v)
+            if not isinstance(v, (real, se.Integer, se.Rational)) or not math.isfinite(float(v)):
                 return None
             sub[s] = v
     except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError, KeyError):
         return None
-    return sub, reduced
+    return sub
 
 
 def _float(v) -> float:
@@ -190,10 +199,24 @@ def _float(v) -> float:
         return c.real if abs(c.imag) < 100 * np.finfo(np.float64).eps else float("nan")
 
 
-def values64(symbols: list, exprs: list, point: list) -> list:
-    """The same expressions in float64, as AD computes (the ill-conditioning excuse)."""
+def values64(symbols: list, exprs: list, point: list, shared=None) -> list:
+    """The same expressions in float64, as AD computes (the ill-conditioning excuse). With `shared`
+    (shared_parts(exprs)), each shared part and then each entry is evaluated by substituting
+    float64 numbers (symengine computes on them in double): Lambdify takes ~0.1 ms per op to
+    set up, 5-10 s for the 100 entries of d/dx sum((A @ x)**2), where this takes ~0.1 s."""
     if not exprs:
         return []
+    if shared is not None:
+        sub = {s: se.RealDouble(float(v)) for s, v in zip(symbols, point)}
+        known = _through(shared[0], sub, lambda v: v.evalf(53, real=True), se.RealDouble)
+        if known is not None:
+            out = []
+            for e in shared[1]:
+                try:
+                    out.append(_float(e.subs({t: known[t] for t in e.free_symbols})))
+                except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError):
+                    out.append(float("nan"))
+            return out
     fn = se.Lambdify(symbols, exprs, real=True, cse=True) if symbols else None
     with np.errstate(all="ignore"):
         if fn is None:
@@ -216,7 +239,7 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
 
     def one(e):
         if _bigger_than(e, S.MAX_FORMULA_NODES):  # no one reads it, and SymPy would take ~75 ms to print it
-            return S.FORMULA_SUMMARY
+            return S.formula_summary()
         free = sorted(e.free_symbols, key=lambda s: s.name)
         tmpl = e.xreplace({s: se.Symbol(f"{_TOKEN}{k:06d}") for k, s in enumerate(free)}) if free else e
         text = texts.get(tmpl)
@@ -324,9 +347,10 @@ def check(program, shapes: dict, point: dict, values: list, derivatives: dict, *
     flat_syms = S.flat(syms[n] for n in names)
     flat_exprs = S.flat(cache[k] for k in keys)
     flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
-    vals = values30(flat_syms, flat_exprs, flat_point)
+    shared = shared_parts(flat_exprs)
+    vals = values30(flat_syms, flat_exprs, flat_point, shared)
     ad = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
-    v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point)
+    v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point, shared)
     return keys, {k: formulas(cache[k], back) for k in keys}, vals, v64
 
 

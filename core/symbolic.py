@@ -305,10 +305,11 @@ SMALL = 200  # ... unless one has more nodes than this: then lambdify's cse wins
 MAX_FORMULA_NODES = 2_000  # a derivative's formula longer than this (written out) is summarized, not printed
 
 
-# The text shown instead of a formula of more than MAX_FORMULA_NODES nodes: ~10,000 characters no
-# one reads (d/dx_j sum((A @ x)**2), A 100x100: 100 rationals of 40 digits), which SymPy took ~75 ms
-# an entry to print. Its value is checked all the same; only the text is left out.
-FORMULA_SUMMARY = f"(not written out: a formula of more than {MAX_FORMULA_NODES:,} nodes)"
+def formula_summary() -> str:
+    """The text shown instead of a formula of more than MAX_FORMULA_NODES nodes: ~10,000 characters
+    no one reads (d/dx_j sum((A @ x)**2), A 100x100: 100 rationals of 40 digits), which SymPy took
+    ~75 ms an entry to print. Its value is checked all the same; only the text is left out."""
+    return f"(not written out: a formula of more than {MAX_FORMULA_NODES:,} nodes)"
 
 
 def texts(arr) -> np.ndarray:
@@ -317,7 +318,7 @@ def texts(arr) -> np.ndarray:
         if isinstance(e, str):
             return e
         if _bigger_than(e, MAX_FORMULA_NODES):
-            return FORMULA_SUMMARY
+            return formula_summary()
         return str(e)
 
     return np.vectorize(one, otypes=[object])(arr)
