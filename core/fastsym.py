@@ -255,11 +255,15 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
 
 def _bigger_than(e, n: int) -> bool:
     """Whether e written out (a shared subexpression counted at each use, as printing walks it) has
-    more than n nodes, walking at most n + 1 of them. symengine's count_ops (C++, shared parts
-    counted once) answers at once for huge ones: an op is a node or fewer, so more than n ops is
-    more than n nodes (and a count that wrapped around its 32 bits only undercounts)."""
-    if se.count_ops(e) > n:
-        return True
+    more than n nodes, walking at most n + 1 of them. symengine's count_ops (C++, written out too)
+    answers at once for huge ones: an op is a node or fewer, so more than n ops is more than n
+    nodes (and a count that wrapped around its 32 bits only undercounts). Argument by argument,
+    so that an entry of 100 terms stops after the first few (count_ops(e) would walk all 100)."""
+    ops = 0
+    for a in e.args:
+        ops += se.count_ops(a)
+        if ops > n:
+            return True
     stack, seen = [e], 0
     while stack:
         seen += 1
