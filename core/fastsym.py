@@ -228,7 +228,8 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
     """SymPy's text of each symengine expression, the user's names shown (symbolic.Var). Converting
     to SymPy costs ~1 ms an entry, so it happens once per shape: the symbols are renamed to tokens
     in the order of their names (the order SymPy sorts them by), the template is converted and
-    printed once, and each token in the text becomes the user's name again."""
+    printed once, and each token in the text becomes the user's name again. A formula of more than
+    symbolic.MAX_FORMULA_NODES nodes is not printed at all (symbolic.formula_summary)."""
     import re
 
     from . import symbolic as S
