@@ -94,15 +94,21 @@ def _in_key_order(keys, taylor, symbolic_vals, taylor_vals, derivatives) -> list
     return out
 
 
+def held_names(shapes: dict, derivatives: dict) -> set:
+    """The tensor variables no derivative is taken by (A in sum((A @ x)**2) with wrt x): built as
+    their numbers, exact, instead of 10,000 symbols whose sums SymPy would carry through every
+    formula. A held scalar stays a symbol: it costs nothing and reads better."""
+    used = {v for key in derivatives for v in key}
+    return {n for n, shape in shapes.items() if n not in used and shape != ()}
+
+
 def held_constants(shapes: dict, point: dict, derivatives: dict) -> dict:
-    """{name: exact numbers} of each tensor variable no derivative is taken by (A in sum((A @ x)**2)
-    with wrt x): built as its numbers, exact, instead of 10,000 symbols whose sums SymPy would carry
-    through every formula. A held scalar stays a symbol: it costs nothing and reads better."""
+    """{name: exact SymPy numbers} of each held variable (held_names); fastsym makes its own
+    symengine numbers straight from the floats (the same exact values, without SymPy's ~25 us each)."""
     from . import symbolic as S
 
-    used = {v for key in derivatives for v in key}
     return {n: np.vectorize(S.exact, otypes=[object])(np.asarray(point[n], dtype=np.float64))
-            for n, shape in shapes.items() if n not in used and shape != ()}
+            for n in held_names(shapes, derivatives)}
 
 
 def _base_shape(value, seed, jacobian) -> tuple:
@@ -125,7 +131,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
     from . import fastsym as F
     from . import symbolic as S  # outside the time budget: importing SymPy is not its work
 
-    held = held_constants(shapes, point, derivatives)
+    held = held_names(shapes, derivatives)
     size, dsize = F.tree_size(program, values)
     if dsize > MAX_TREE_SIZE:
         return Check("skipped", f"the derivative's formula written out would have about {dsize:.2g} nodes (a value "
@@ -138,9 +144,11 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
             base_shape = _base_shape(values[program.output], seed, jacobian)
             if size > FAST_FROM and F.usable(program) and not S.taylor_keys(derivatives, shapes, base_shape):
                 keys, cache, flat_vals, flat64 = F.check(program, shapes, point, values, derivatives, seed=seed,
-                                                         jacobian=jacobian, held=held, rtol=rtol, atol=atol)
+                                                         jacobian=jacobian, held={n: point[n] for n in held},
+                                                         rtol=rtol, atol=atol)
             else:
-                syms = {**S.symbols_of({n: s for n, s in shapes.items() if n not in held}), **held}
+                syms = {**S.symbols_of({n: s for n, s in shapes.items() if n not in held}),
+                        **held_constants(shapes, point, derivatives)}
                 sym = S.build(program, syms, values)
                 base = sym[program.output]
                 if seed is not None and not jacobian:
@@ -193,7 +201,7 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
         sv = np.asarray(flat_vals[pos:pos + n], dtype=np.float64).reshape(ad.shape)
         sv64 = None if flat64 is None else np.asarray(flat64[pos:pos + n], dtype=np.float64).reshape(ad.shape)
         pos += n
-        formulas = np.vectorize(str, otypes=[object])(cache[key])
+        formulas = S.texts(cache[key])  # huge formulas summarized: symbolic.MAX_FORMULA_NODES
         formula = formulas[()] if formulas.shape == () else formulas.tolist()
         # SymPy undefined (a division by zero) where AD is infinite or NaN: both say "not finite"
         undefined = np.isnan(sv) & ~np.isfinite(ad)

@@ -7,6 +7,9 @@ when a check runs.
 """
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 se = None  # symengine, once imported: the import alone costs ~90 ms, so only big programs pay it
@@ -78,15 +81,29 @@ def build(program, syms: dict, values: list) -> list:
     return out
 
 
+def exact(v):
+    """symbolic.exact in symengine: the shortest decimal that rounds to the float v, exactly, made
+    from its numerator and denominator (through SymPy, 25 us a number: 0.25 s for a held 100x100)."""
+    f = float(v)
+    if f.is_integer():
+        return se.Integer(int(f))
+    if not math.isfinite(f):
+        from . import symbolic as S
+
+        return _se_number(S.exact(f))
+    fr = Fraction(repr(f))
+    return se.Integer(fr.numerator) / se.Integer(fr.denominator)
+
+
 def symbols_of(shapes: dict, held: dict) -> tuple[dict, dict]:
     """({name: object array of symengine symbols or numbers}, {internal name: Var}). A held
-    variable (no derivative taken by it) is its numbers."""
+    variable (no derivative taken by it, {name: its float64 values}) is its numbers, exact."""
     from . import symbolic as S
 
     syms, back = {}, {}
     for name, shape in shapes.items():
         if name in held:
-            syms[name] = _to_se(held[name])
+            syms[name] = np.vectorize(exact, otypes=[object])(np.asarray(held[name], dtype=np.float64))
             continue
         v = S.element_symbols(name, shape)
         for s in np.ravel(v):
@@ -116,9 +133,30 @@ def jacobian_of(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
     return out
 
 
-def values30(symbols: list, exprs: list, point: list) -> list:
-    """Each expression at the point, in MPFR at PREC bits (the float64 inputs exactly)."""
+CSE_FROM = 50_000  # ops of the expressions written out: from there on, shared parts are evaluated once
+
+
+def shared_parts(exprs: list):
+    """symengine's cse of the expressions, (replacements, reduced expressions), where they are big
+    enough for it to pay: d/dx_j of sum((A @ x)**2) holds all 100 rows of A @ x, and substituting
+    into each entry evaluated them 100 times. Below CSE_FROM ops written out (count_ops: C++,
+    microseconds) cse costs about what it saves (2,000 entries of 5 ops: +0.07 s): None."""
+    if not exprs or se.count_ops(*exprs) <= CSE_FROM:
+        return None
+    reps, reduced = se.cse(exprs)
+    return (reps, reduced) if reps else None
+
+
+def values30(symbols: list, exprs: list, point: list, shared=None) -> list:
+    """Each expression at the point, in MPFR at PREC bits (the float64 inputs exactly). With
+    `shared` (shared_parts(exprs)), each shared part is evaluated once (1 s -> 0.06 s for the 100
+    entries of d/dx sum((A @ x)**2)): the same operations at the same precision, so the same
+    values; where a shared part is not a finite real number (a division by zero, a complex log),
+    each entry is evaluated on its own as before, so that only the entries holding it become NaN."""
     sub = {s: se.RealMPFR(f"{float(v):.40e}", PREC) for s, v in zip(symbols, point)}
+    known = None if shared is None else _through(shared[0], sub, lambda v: v.evalf(PREC), se.RealMPFR)
+    if known is not None:
+        sub, exprs = known, shared[1]
     out = []
     for e in exprs:
         try:
@@ -127,6 +165,24 @@ def values30(symbols: list, exprs: list, point: list) -> list:
         except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError):
             out.append(float("nan"))
     return out
+
+
+def _through(reps: list, sub: dict, evalf, real) -> dict | None:
+    """sub with the value of each replacement of cse added (in order: each may use the ones
+    before), or None where one is not a finite real number (or cse's names clash)."""
+    sub = dict(sub)
+    try:
+        for s, e in reps:
+            if s in sub:  # cse's names (x0, x1, ...) never equal the check's internal ones (x__0): be sure
+                return None
+            v = e.subs({t: sub[t] for t in e.free_symbols})
+            v = v if v.is_Number else evalf(v)
+            if not isinstance(v, (real, se.Integer, se.Rational)) or not math.isfinite(float(v)):
+                return None
+            sub[s] = v
+    except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError, KeyError):
+        return None
+    return sub
 
 
 def _float(v) -> float:
@@ -143,10 +199,24 @@ def _float(v) -> float:
         return c.real if abs(c.imag) < 100 * np.finfo(np.float64).eps else float("nan")
 
 
-def values64(symbols: list, exprs: list, point: list) -> list:
-    """The same expressions in float64, as AD computes (the ill-conditioning excuse)."""
+def values64(symbols: list, exprs: list, point: list, shared=None) -> list:
+    """The same expressions in float64, as AD computes (the ill-conditioning excuse). With `shared`
+    (shared_parts(exprs)), each shared part and then each entry is evaluated by substituting
+    float64 numbers (symengine computes on them in double): Lambdify takes ~0.1 ms per op to
+    set up, 5-10 s for the 100 entries of d/dx sum((A @ x)**2), where this takes ~0.1 s."""
     if not exprs:
         return []
+    if shared is not None:
+        sub = {s: se.RealDouble(float(v)) for s, v in zip(symbols, point)}
+        known = _through(shared[0], sub, lambda v: v.evalf(53, real=True), se.RealDouble)
+        if known is not None:
+            out = []
+            for e in shared[1]:
+                try:
+                    out.append(_float(e.subs({t: known[t] for t in e.free_symbols})))
+                except (ZeroDivisionError, ValueError, OverflowError, TypeError, RuntimeError):
+                    out.append(float("nan"))
+            return out
     fn = se.Lambdify(symbols, exprs, real=True, cse=True) if symbols else None
     with np.errstate(all="ignore"):
         if fn is None:
@@ -158,16 +228,19 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
     """SymPy's text of each symengine expression, the user's names shown (symbolic.Var). Converting
     to SymPy costs ~1 ms an entry, so it happens once per shape: the symbols are renamed to tokens
     in the order of their names (the order SymPy sorts them by), the template is converted and
-    printed once, and each token in the text becomes the user's name again."""
+    printed once, and each token in the text becomes the user's name again. A formula of more than
+    symbolic.MAX_FORMULA_NODES nodes is not printed at all (symbolic.formula_summary)."""
     import re
 
-    import sympy as sp
+    from . import symbolic as S
 
     texts: dict = {}
     memo: dict = {}
     dmemo: dict = {}
 
     def one(e):
+        if _bigger_than(e, S.MAX_FORMULA_NODES):  # no one reads it, and SymPy would take ~75 ms to print it
+            return S.formula_summary()
         free = sorted(e.free_symbols, key=lambda s: s.name)
         tmpl = e.xreplace({s: se.Symbol(f"{_TOKEN}{k:06d}") for k, s in enumerate(free)}) if free else e
         text = texts.get(tmpl)
@@ -179,6 +252,26 @@ def formulas(arr: np.ndarray, back: dict) -> np.ndarray:
         return re.sub(f"{_TOKEN}(\\d{{6}})", lambda m: shown[int(m[1])], text)
 
     return np.vectorize(one, otypes=[object])(arr)
+
+
+def _bigger_than(e, n: int) -> bool:
+    """Whether e written out (a shared subexpression counted at each use, as printing walks it) has
+    more than n nodes, walking at most n + 1 of them. symengine's count_ops (C++, written out too)
+    answers at once for huge ones: an op is a node or fewer, so more than n ops is more than n
+    nodes (and a count that wrapped around its 32 bits only undercounts). Argument by argument,
+    so that an entry of 100 terms stops after the first few (count_ops(e) would walk all 100)."""
+    ops = 0
+    for a in e.args:
+        ops += se.count_ops(a)
+        if ops > n:
+            return True
+    stack, seen = [e], 0
+    while stack:
+        seen += 1
+        if seen > n:
+            return True
+        stack.extend(stack.pop().args)
+    return False
 
 
 def _postorder(e, memo: dict, make):
@@ -259,9 +352,10 @@ def check(program, shapes: dict, point: dict, values: list, derivatives: dict, *
     flat_syms = S.flat(syms[n] for n in names)
     flat_exprs = S.flat(cache[k] for k in keys)
     flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
-    vals = values30(flat_syms, flat_exprs, flat_point)
+    shared = shared_parts(flat_exprs)
+    vals = values30(flat_syms, flat_exprs, flat_point, shared)
     ad = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
-    v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point)
+    v64 = None if close(ad, vals, rtol, atol).all() else values64(flat_syms, flat_exprs, flat_point, shared)
     return keys, {k: formulas(cache[k], back) for k in keys}, vals, v64
 
 

@@ -302,6 +302,28 @@ FEW = 8  # up to this many expressions, evalf each: generating a lambdified func
 SMALL = 200  # ... unless one has more nodes than this: then lambdify's cse wins (1,000-node tree: 3.6 s -> 1.3 s)
 
 
+MAX_FORMULA_NODES = 2_000  # a derivative's formula longer than this (written out) is summarized, not printed
+
+
+def formula_summary() -> str:
+    """The text shown instead of a formula of more than MAX_FORMULA_NODES nodes: ~10,000 characters
+    no one reads (d/dx_j sum((A @ x)**2), A 100x100: 100 rationals of 40 digits), which SymPy took
+    ~75 ms an entry to print. Its value is checked all the same; only the text is left out."""
+    return f"(not written out: a formula of more than {MAX_FORMULA_NODES:,} nodes)"
+
+
+def texts(arr) -> np.ndarray:
+    """The formula text of each SymPy expression in arr (text passes through), huge ones summarized."""
+    def one(e):
+        if isinstance(e, str):
+            return e
+        if _bigger_than(e, MAX_FORMULA_NODES):
+            return formula_summary()
+        return str(e)
+
+    return np.vectorize(one, otypes=[object])(arr)
+
+
 def _bigger_than(expr, n: int) -> bool:
     """Whether expr has more than n nodes, walking at most n + 1 of them."""
     for k, _ in enumerate(sp.preorder_traversal(expr)):
