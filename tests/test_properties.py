@@ -53,8 +53,24 @@ def run(src, point, **kw):
 
 
 def _no_mismatch(r):
-    assert r.check.status in ("ok", "skipped"), [(i.key, i.ad, i.sympy, i.formula) for i in r.check.items]
-    assert all(i.verdict != "mismatch" for i in r.check.items)
+    # One disagreement is agrad's honest report, not a fault: at a tie of maximum/minimum (or at
+    # relu/abs at 0) PyTorch's subgradient convention can give a value that is no derivative of
+    # the whole (maximum(x, minimum(x, 2)) at x = 2: 0.5 + 0.5*0.5 = 0.75, while the function is
+    # x). The check says so in the item's note, with the one-sided derivatives it measured.
+    honest = [i for i in r.check.items if i.verdict == "mismatch" and i.note.startswith("non-differentiable point")
+              and "is no subgradient" in i.note]
+    real = [i for i in r.check.items if i.verdict == "mismatch" and i not in honest]
+    assert not real, [(i.key, i.ad, i.sympy, i.formula, i.note) for i in real]
+    assert r.check.status in ("ok", "skipped") or honest, [(i.key, i.ad, i.sympy) for i in r.check.items]
+
+
+def test_a_tie_where_pytorchs_convention_is_no_derivative_is_reported_with_its_reason():
+    r = agrad.grad("maximum(x, minimum(x, 2))", x=2.0)
+    (item,) = r.check.items
+    assert (r.check.status, item.verdict, float(item.ad), float(item.sympy)) == ("failed", "mismatch", 0.75, 1.0)
+    assert "left derivative 1, right derivative 1" in item.note
+    _no_mismatch(r)  # what the property tests accept
+    assert agrad.grad("maximum(x, minimum(x, 2))", x=2.1).check.status == "ok"
 
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
