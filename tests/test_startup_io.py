@@ -1,0 +1,66 @@
+"""Start-up and large-array I/O (issue 12): a table run loads only what it uses, and the cheaper
+code paths give the same text, files and messages as before."""
+import subprocess
+import sys
+
+import pytest
+
+from agrad.cli.safe import xml_text
+
+RUN_AND_LIST = """
+import sys
+sys.argv = ["agrad"] + {args!r}
+from agrad.cli.main import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write(" ".join(sorted(m for m in {mods!r} if m in sys.modules)))
+"""
+
+
+def loaded(args, mods):
+    code = RUN_AND_LIST.format(args=args, mods=mods)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return r.stderr.split()
+
+
+def test_a_table_run_imports_no_file_writer_json_csv_or_difflib():
+    mods = ["tempfile", "difflib", "json", "csv", "sympy"]
+    assert loaded(["grad", "x**2", "--x", "3", "--no-check"], mods) == []
+    assert loaded(["grad", "x1*x2", "--x1", "3", "--x2", "2", "--no-check"], mods) == []
+
+
+def test_the_formats_that_need_them_still_load_them(tmp_path):
+    assert loaded(["grad", "x**2", "--x", "3", "--no-check", "--json"], ["json"]) == ["json"]
+    assert loaded(["grad", "x**2", "--x", "3", "--no-check", "--format", "csv"], ["csv"]) == ["csv"]
+    out = tmp_path / "o.npz"
+    assert loaded(["grad", "x**2", "--x", "3", "--no-check", "--save", str(out)], ["tempfile"]) == ["tempfile"]
+    assert out.exists()
+
+
+def _xml_allowed(c: int) -> bool:  # XML 1.0's Char production, as the spec writes it
+    return c in (0x9, 0xA, 0xD) or 0x20 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD or 0x10000 <= c <= 0x10FFFF
+
+
+def test_xml_text_escapes_exactly_what_xml_forbids():
+    bad = [c for c in range(0x110000) if not _xml_allowed(c)]
+    assert len(bad) == 29 + 2048 + 2  # C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF
+    for c in bad:
+        assert xml_text(chr(c)) == (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
+    allowed = "".join(chr(c) for c in range(0x110000) if _xml_allowed(c))
+    assert xml_text(allowed) == allowed
+
+
+@pytest.mark.parametrize("name, message", [
+    ("ordr", "did you mean --order?"), ("hesian", "did you mean --hessian?"), ("sed", "did you mean --seed?"),
+    ("dtyp", "did you mean --dtype?"), ("momentum", "it is an option of agrad descend, not of agrad grad"),
+])
+def test_a_typo_is_still_caught_without_difflib_for_plain_names(name, message):
+    from click.testing import CliRunner
+
+    from agrad.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["grad", "x**2", "--x", "1", f"--{name}", "2"])
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: no such option --{name} ({message})")
