@@ -64,3 +64,50 @@ def test_a_typo_is_still_caught_without_difflib_for_plain_names(name, message):
     r = CliRunner().invoke(cli, ["grad", "x**2", "--x", "1", f"--{name}", "2"])
     assert r.exit_code == 2
     assert r.stderr.startswith(f"error: no such option --{name} ({message})")
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">f8", "<f4", "<i4", ">i8", "u1"])
+@pytest.mark.parametrize("fortran", [False, True])
+def test_npy_files_read_as_numpy_reads_them(tmp_path, dtype, fortran):
+    import numpy as np
+
+    from agrad.values import parse_value
+
+    a = (np.arange(24, dtype=dtype) * 3).reshape(2, 3, 4)
+    a = np.asfortranarray(a) if fortran else a
+    np.save(tmp_path / "a.npy", a)
+    v = parse_value(f"@{tmp_path / 'a.npy'}", "x")
+    assert v.dtype == np.float64 and v.shape == a.shape and np.array_equal(v, np.load(tmp_path / "a.npy"))
+    assert v.flags.writeable
+
+
+def test_a_float64_npy_is_read_into_one_array_without_a_copy(tmp_path):
+    import tracemalloc
+
+    import numpy as np
+
+    from agrad.values import parse_value
+
+    n = 500_000
+    np.save(tmp_path / "big.npy", np.linspace(0, 1, n))
+    tracemalloc.start()
+    try:
+        v = parse_value(f"@{tmp_path / 'big.npy'}", "x")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert v.nbytes == 8 * n
+    assert peak < 1.2 * v.nbytes  # was 2x: the file's bytes, then astype's copy of them
+
+
+def test_a_truncated_npy_is_still_refused(tmp_path):
+    import numpy as np
+
+    from agrad import AgradError
+    from agrad.values import parse_value
+
+    np.save(tmp_path / "t.npy", np.arange(100.0))
+    data = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(data[:-8])
+    with pytest.raises(AgradError, match="is truncated"):
+        parse_value(f"@{tmp_path / 't.npy'}", "x")
