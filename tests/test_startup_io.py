@@ -111,3 +111,40 @@ def test_a_truncated_npy_is_still_refused(tmp_path):
     (tmp_path / "t.npy").write_bytes(data[:-8])
     with pytest.raises(AgradError, match="is truncated"):
         parse_value(f"@{tmp_path / 't.npy'}", "x")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_finiteness_of_large_arrays_is_exact(dtype):
+    import numpy as np
+
+    from agrad.report import _finite
+
+    big = np.finfo(dtype).max
+    a = np.full(10_000, big, dtype=dtype)  # every entry finite, their sum overflows
+    assert _finite(a) and _finite(a.reshape(100, 100).T) and _finite(a[::3])
+    for bad in (np.nan, np.inf, -np.inf):
+        b = np.ones(10_000, dtype=dtype)
+        b[7_777] = bad
+        assert not _finite(b) and not _finite(b.reshape(100, 100).T) and not _finite(b[1::3])
+    c = np.ones(10_000, dtype=dtype)
+    c[0], c[1] = np.inf, -np.inf  # the sum is nan, not inf: still not finite
+    assert not _finite(c)
+    assert _finite(np.broadcast_to(np.array(2, dtype=dtype), (5_000,)))
+    assert not _finite(np.broadcast_to(np.array(np.nan, dtype=dtype), (5_000,)))
+
+
+def test_the_first_non_finite_node_is_still_named_on_large_arrays():
+    import numpy as np
+
+    import agrad
+
+    x = np.ones(10_000)
+    x[5] = 1e300  # x*x overflows at one entry
+    cases = {"sum(log(x*x - x*x) + x)": [("value", "inf", "x*x"), ("gradient", "nan", "x*x - x*x")],
+             "sum(sqrt(x - 1) + x)": [("gradient", "inf", "x - 1")],
+             "sum(x*1e300 - x*1e300)": [("value", "inf", "x*1e300")]}
+    for src, want in cases.items():
+        assert [(p.what, p.kind, p.expr) for p in agrad.grad(src, x=x, check=False).problems] == want
+    # every entry finite, only their sum overflows: the sum is the first non-finite node
+    r = agrad.grad("sum(x*1)", x=np.full(10_000, 1e305), check=False)
+    assert [(p.what, p.kind, p.expr) for p in r.problems] == [("value", "inf", "sum(x*1)")]
