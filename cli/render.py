@@ -627,6 +627,6 @@ def save_npz(r, path, *, force: bool = False):
         if n.grad is not None:
             arrays[f"node/{n.index}/grad"] = np.asarray(n.grad)
     from agrad.cli.files import write_atomic
+    from agrad.cli.npz import write_npz  # np.savez's archive, written without its chunk copies
 
-    # a file object keeps numpy from appending .npz to the name
-    write_atomic(path, lambda fh: np.savez(fh, **arrays), force=force)
+    write_atomic(path, lambda fh: write_npz(fh, arrays), force=force)
