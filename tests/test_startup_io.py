@@ -217,6 +217,6 @@ def test_save_writes_broadcast_gradients_in_full_and_holds_no_chunk_copies(tmp_p
     x = np.linspace(-1, 1, n)
     assert np.array_equal(d["grad/x"], 2 * x + 1) and np.array_equal(d["derivative/x"], 2 * x + 1)
     by_expr = {nd.expr: nd.index for nd in r.nodes}
-    assert np.array_equal(d[f"node/{by_expr["x*x"]}/grad"], np.ones(n))
+    assert np.array_equal(d[f"node/{by_expr['x*x']}/grad"], np.ones(n))
     assert np.array_equal(d[f"node/{by_expr['x*x']}/value"], x * x)
     assert float(d["value"]) == r.value
