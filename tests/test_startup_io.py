@@ -156,7 +156,8 @@ def _arrays():
     base = np.arange(24, dtype=np.float64).reshape(4, 6) / 7
     return {"c": base, "f": np.asfortranarray(base), "t": base.T, "strided": base[::2, 1::3],
             "ones": np.broadcast_to(np.array(1.0), (1000, 3)), "row": np.broadcast_to(base[0], (5, 6)),
-            "big_bcast": np.broadcast_to(np.array(-2.5), (300_001,)), "scalar": np.array(3.25), "empty": np.zeros((0, 2)),
+            "big_bcast": np.broadcast_to(np.array(-2.5), (300_001,)), "scalar": np.array(3.25),
+            "empty": np.zeros((0, 2)),
             "f32": base.astype(np.float32), "i64": np.arange(7), "nan": np.array([np.nan, np.inf, -0.0]),
             "node/3/grad": base[1]}
 
