@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from typing import Callable
 
 from agrad import AgradError
@@ -90,6 +89,8 @@ def target_of(path, *, force: bool) -> str:
 def write_atomic(path, data: bytes | str | Callable, *, force: bool = False) -> str:
     """Write `data` (bytes, text as UTF-8, or a function writing to a binary file object) to
     `path` atomically. Returns the path of the file written (a link's target under force)."""
+    import tempfile  # here, not at the top: 3 ms of every run's start-up, and most runs write no file
+
     target = target_of(path, force=force)
     directory, name = os.path.split(os.path.abspath(target))
     try:

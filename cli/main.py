@@ -5,7 +5,6 @@ renders the dataclass that comes back. Heavy modules (rich, SymPy) load only whe
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -545,7 +544,7 @@ def _bindings(ctx, var) -> dict:
 def _typos(ctx, names):
     """`--ordr 2` binds a variable 'ordr' only if the expression uses one; otherwise it is a
     mistyped option and says so (-v NAME=VALUE binds without this test)."""
-    import difflib
+    from collections import Counter
 
     from agrad import AgradError, parse
 
@@ -555,7 +554,14 @@ def _typos(ctx, names):
                  for p in cmd.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")}
     suspects = {}
     for name in names:  # difflib over the few option names: microseconds; parsing only for a suspect
-        close = difflib.get_close_matches(name.replace("-", "_"), options, n=1, cutoff=0.75)
+        key = name.replace("-", "_")
+        close = None
+        # difflib's quick_ratio (shared letters) bounds its ratio: no option near the cutoff means
+        # no close match, and difflib (1-2 ms of start-up) is not imported for the usual x, x1, w
+        if any(2 * sum((Counter(key) & Counter(o)).values()) >= 0.75 * (len(key) + len(o)) for o in options):
+            import difflib
+
+            close = difflib.get_close_matches(key, options, n=1, cutoff=0.75)
         if close:
             suspects[name] = f"did you mean {options[close[0]]}?"
         elif name in elsewhere:  # --dtype on gradcheck: an option of another command
@@ -675,6 +681,8 @@ def report_error(exc, as_json: bool):
     where = exc.where()
     message = _flags(exc.message)
     if as_json:
+        import json
+
         err = {"type": exc.kind, "message": message, "column": None, "line": None}
         if where:
             err["line"], err["column"] = where[0], where[1]
@@ -715,6 +723,8 @@ def main(argv=None):
         sys.stdout.flush()  # a full disk shows here, inside the handlers, not at interpreter exit
     except click.ClickException as e:
         if "--json" in args or "--format=json" in args:
+            import json
+
             click.echo(json.dumps({"error": {"type": "usage", "message": safe.plain(e.format_message()),
                                              "column": None}, "ok": False}, indent=2))
         else:

@@ -4,10 +4,8 @@ rich is imported only by the table renderer, so `--json` and `--format plain` st
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
-import json
 import math
 
 import numpy as np
@@ -167,6 +165,11 @@ def result_dict(r, full: bool = False) -> dict:
 def to_json(data) -> str:
     """Indented JSON whose arrays of numbers stay on one line each, written by json's C encoder
     (json.dumps with indent= runs in pure Python: 10 s for a million numbers)."""
+    global _encode
+    if _encode is None:  # json is imported by the formats that write it, not by every table run
+        import json
+
+        _encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     out: list = []
     _dump(jsonable(data), 0, out)
     return "".join(out)
@@ -177,7 +180,7 @@ def _flat(v: list) -> bool:
     return all(not isinstance(x, dict) and (not isinstance(x, list) or _flat(x)) for x in v)
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+_encode = None  # json's C encoder, made by to_json's first call
 
 
 def _dump(v, depth: int, out: list):
@@ -224,6 +227,8 @@ def plain_chunks(r):
 def to_csv(r) -> str:
     """derivative,index,value rows: first f's own value (derivative "value"), then each
     derivative's entries; index is the entry's position, space-separated ("" for a scalar)."""
+    import csv
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["derivative", "index", "value"])
@@ -622,6 +627,6 @@ def save_npz(r, path, *, force: bool = False):
         if n.grad is not None:
             arrays[f"node/{n.index}/grad"] = np.asarray(n.grad)
     from agrad.cli.files import write_atomic
+    from agrad.cli.npz import write_npz  # np.savez's archive, written without its chunk copies
 
-    # a file object keeps numpy from appending .npz to the name
-    write_atomic(path, lambda fh: np.savez(fh, **arrays), force=force)
+    write_atomic(path, lambda fh: write_npz(fh, arrays), force=force)

@@ -91,7 +91,18 @@ def _finite(v) -> bool:
     if isinstance(v, np.floating):  # the scalar graph's case: math.isfinite is 50x quicker than numpy here
         return math.isfinite(v)
     v = np.asarray(v)
-    return v.dtype.kind != "f" or bool(np.isfinite(v).all())
+    if v.dtype.kind != "f":
+        return True
+    if v.size > 1 and not any(v.strides):  # a broadcast (all strides 0): one number in memory
+        return math.isfinite(v.flat[0])
+    if v.size > 4096:
+        # A sum is finite only if every entry is (a nan or inf makes it nan or inf): one pass
+        # that allocates nothing, instead of a boolean array as big as v, for every node value
+        # and gradient of the table. Only an overflow needs the exact test below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(np.add.reduce(v, axis=None)):
+                return True
+    return bool(np.isfinite(v).all())
 
 
 def _kind(v) -> str:

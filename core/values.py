@@ -155,7 +155,7 @@ def _load(path: str, name: str) -> np.ndarray:
         raise AgradError(f"{what}: {shown} is not a .npy, .csv or .txt file", kind="binding")
     if value.size == 0:
         raise AgradError(f"{what}: {shown} holds no numbers (an empty array)", kind="binding")
-    return value.astype(np.float64)
+    return value.astype(np.float64, copy=False)  # a float64 file's array is already its own
 
 
 def _first_line(exc) -> str:
@@ -200,11 +200,13 @@ def _load_npy(path: str, what: str) -> np.ndarray:
         if size - fh.tell() < need:
             raise AgradError(f"{what}: {shown} is truncated: its header declares {need:,} bytes of data, the file "
                              f"holds {max(0, size - fh.tell()):,}", kind="binding")
+        # read straight into the array's own memory (as np.load does): no bytes object to copy
+        # from, so a float64 file costs one allocation and no astype copy afterwards
+        value = np.empty(count, dtype=dtype)
         try:
-            data = fh.read(need)
+            got = fh.readinto(memoryview(value).cast("B"))
         except OSError as exc:
             raise AgradError(f"{what}: cannot read {shown}: {_os_reason(exc)}", kind="binding") from None
-    if len(data) < need:
+    if got < need:
         raise AgradError(f"{what}: {shown} is truncated", kind="binding")
-    value = np.frombuffer(data, dtype=dtype, count=count)
     return value.reshape(shape, order="F" if fortran else "C")
