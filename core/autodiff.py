@@ -95,7 +95,7 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
     if not create_graph and len(grads) == 1:
         s = next(iter(grads.values()))
         if (seeds[0] is None and len(roots) == 1) or _all_ones(s.value):  # no seed: seed_for made a 1
-            unit = s
+            unit = [s]
     outer_unit, _state["unit"] = _state["unit"], unit
     try:
         return _backward_loop(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,

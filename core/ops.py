@@ -26,7 +26,7 @@ from .kernels import sigmoid as _sigmoid_np
 from .kernels import spread as _spread
 from .kernels import tie_mask, tie_weights
 from .tensor import Tensor, apply, const, peek, view_of
-from .tensor import _state as _unit  # the all-ones seed of the running backward pass, if any
+from .tensor import _state as _unit  # the all-ones gradients of the running backward pass, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,11 @@ def _loses(a, b):
 def _expand(g: Tensor, shape, axis) -> Tensor:
     """A reduction's gradient, spread back over the reduced axis."""
     if axis is None and g.value.shape == ():  # a full reduction: a scalar broadcasts to any shape as it is
-        return broadcast_to(g, shape=shape)
+        out = broadcast_to(g, shape=shape)
+        units = _unit["unit"]
+        if units is not None and any(g is u for u in units):
+            units.append(out)  # ones too: a loss's sum(...) hands them to every term
+        return out
     return broadcast_to(reshape(g, shape=_keepdims_shape(shape, axis)), shape=shape)
 
 
@@ -357,17 +361,22 @@ def _operators(op: Op):
 
 
 def _unit_times(a, b):
-    """g * b where g is the all-ones seed of a backward pass without create_graph: b itself, as
-    a read-only view (a gradient the loop may not add into), when multiplying would change
-    neither shape nor dtype. 1 * v == v exactly (NaN, inf and -0.0 included), and a loss's
-    last op is often a product, a pointwise formula's nearly always: one array op fewer each."""
+    """g * b where g is an all-ones gradient of a backward pass without create_graph (the seed,
+    or a sum's spread of it): b itself, as a read-only view (a gradient the loop may not add
+    into), when multiplying would change neither shape nor dtype. 1 * v == v exactly (NaN, inf
+    and -0.0 included), and a loss's last op is often a product or a sum of products, a
+    pointwise formula's nearly always: one array op and one array fewer each. Known by
+    identity, never by looking at values (which a replayed pass could not redo)."""
     if type(b) is not Tensor:
         b = const(b, a)
-    unit = _unit["unit"]
-    if unit is not None:
-        other = b if a is unit else a if b is unit else None
-        if other is not None and other.value.shape == unit.value.shape and other.value.dtype == unit.value.dtype:
-            return view_of(other)  # it is the forward value too: nobody may write through it
+    units = _unit["unit"]
+    if units is not None:
+        for unit in units:
+            if a is unit or b is unit:
+                other = b if a is unit else a
+                if other.value.shape == unit.value.shape and other.value.dtype == unit.value.dtype:
+                    return view_of(other)  # it is the forward value too: nobody may write through it
+                break
     return apply(_MUL, (a, b))
 
 

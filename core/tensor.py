@@ -12,7 +12,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-_state = {"grad": True, "unit": None, "quiet": False}  # unit: the all-ones seed of the running backward pass (autodiff)
+# unit: the all-ones gradients of the running backward pass (its seed, and a full reduction's
+# spread of it), or None (autodiff, ops._unit_times)
+_state = {"grad": True, "unit": None, "quiet": False}
 _seq = itertools.count()  # creation order: a node is always created after its inputs
 _trace = None  # the replay.Recorder of a pass being recorded for replay, else None
 

@@ -91,3 +91,23 @@ def test_sum_entries_differentiated_by_term_shape_give_sympys_formulas():
         for j in range(4):
             want = sp.diff(base[()], syms[name][j])
             assert sp.simplify(got[j] - want) == 0 and str(got[j]) == str(want)
+
+
+def test_a_sums_spread_of_the_seed_multiplies_nothing():
+    # sum(...)'s gradient is ones: the product rule's g * exp(y) is exp(y) itself (a read-only
+    # view of the forward value), not a new array, and the numbers are the explicit product's
+    from agrad import autodiff
+    from agrad.ops import OPS
+    from agrad.tensor import Tensor, apply
+
+    x = Tensor(np.linspace(-1, 1, 5), requires_grad=True)
+    y = Tensor(np.linspace(0, 2, 5), requires_grad=True)
+    s, e = apply(OPS["sin"], (x,)), apply(OPS["exp"], (y,))
+    loss = apply(OPS["sum"], (apply(OPS["mul"], (s, e)),))
+    grads = autodiff.run_backward([loss], [None], retain_graph=True, create_graph=False, retain_grads=True)
+    assert np.shares_memory(grads[s].value, e.value) and not grads[s].value.flags.writeable
+    assert np.array_equal(grads[x].value, np.cos(x.value) * np.exp(y.value))
+    # with a seed of 2 nothing is ones: the products are made
+    grads2 = autodiff.run_backward([loss], [np.float64(2.0)], retain_graph=True, create_graph=False, retain_grads=True)
+    assert not np.shares_memory(grads2[s].value, e.value)
+    assert np.array_equal(grads2[s].value, 2 * e.value)
