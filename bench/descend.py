@@ -77,6 +77,17 @@ def best(fn, repeat, *args):
     return min(times), out
 
 
+def best_of_each(fns, repeat, *args):
+    """[(best seconds, last result)] per function, the functions taking turns each round."""
+    times, outs = [[] for _ in fns], [None] * len(fns)
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            outs[k] = fn(*args)
+            times[k].append(time.perf_counter() - t)
+    return [(min(t), out) for t, out in zip(times, outs)]
+
+
 def cli_time(x, y, repeat):
     exe = Path(sys.executable).with_name("agrad")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "agrad.cli"]
@@ -105,9 +116,9 @@ def main():
     repeat = 2 if args.quick else 5
     x, y = data()
     rows = []
-    t_np, (th_np, _) = best(numpy_loop, repeat, x, y)
+    # interleaved, so that both see the same load on a shared machine
+    (t_np, (th_np, _)), (t_ag, (th_ag, _)) = best_of_each((numpy_loop, agrad_loop), repeat, x, y)
     rows.append(("hand-written numpy loop", t_np, ""))
-    t_ag, (th_ag, _) = best(agrad_loop, repeat, x, y)
     rows.append(("agrad library (agrad.descend)", t_ag, f"target <= {TARGET}x: "
                  + ("met" if t_ag <= TARGET * t_np else "NOT met")))
     t_cli, t_start = cli_time(x, y, max(2, repeat // 2))
