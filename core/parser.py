@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sys
-from itertools import islice
 
 from .errors import AgradError
 
@@ -108,41 +107,88 @@ class Parsed(_Syntax):
         super().__init__(source, [])
 
 
-_TOKEN = re.compile(
+# The tokens, read by findall in C (a regex match per token from Python cost 0.3 us): pairs of the
+# whitespace and comments before a token, and the token: a number, a name, an operator, any other
+# single character (refused), or "" at the end of the text. The second group always matches, so the
+# regex never backtracks into a comment.
+_PAIR = re.compile(
     r"""
-    (?P<ws>[ \t\r\f]+|\\\n|\#[^\n]*)
-  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|[-+*/^@()\[\],:;=\n])
+    ([ \t\r\f]*(?:(?:\\\n|\#[^\n]*)[ \t\r\f]*)*)
+    ((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[A-Za-z_][A-Za-z_0-9]*|\*\*|[-+*/^@()\[\],:;=\n]|.|\Z)
     """,
     re.VERBOSE,
 )
+_KIND = {**dict.fromkeys("0123456789", "num"),
+         **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", "name"),
+         **dict.fromkeys("-+*/^@()[],:;=\n", "op")}  # by a token's first character
+_CHUNK = 1 << 15  # characters tokenized at a time, cut after a line break (no token spans one)
 
 _BATCH = 512  # tokens read ahead at a time (the window stays small)
 _BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by _power
 
 
+def _bad_character(src: str, pos: int):
+    ch = src[pos]
+    hint = " (strings are not part of the language)" if ch in "'\"" else ""
+    return AgradError(f"unexpected character {ch!r}{hint}", kind="parse", span=(pos, pos + 1), source=src)
+
+
 def tokenize(src: str):
     """(kind, text, start, end) tuples, lazily; kind is num, name, op, or end (last)."""
-    pos, n = 0, len(src)
-    match, intern = _TOKEN.match, sys.intern
-    while pos < n:
-        m = match(src, pos)
-        if m is None:
-            ch = src[pos]
-            hint = " (strings are not part of the language)" if ch in "'\"" else ""
-            raise AgradError(f"unexpected character {ch!r}{hint}", kind="parse", span=(pos, pos + 1), source=src)
-        kind = m.lastgroup
-        if kind != "ws":
-            yield (kind, intern(m.group()), pos, m.end())  # interned: a long program repeats its names
-        pos = m.end()
-    yield ("end", "", n, n)
+    for batch in _batches(src):
+        yield from batch
+
+
+def _batches(src: str):
+    """The tokens in lists of _BATCH, the last one ending with ("end", "", n, n). A character no
+    token starts with raises its error when the batch that holds it is read, not before: what the
+    parser reports first is the same as reading the tokens one by one in batches."""
+    n = len(src)
+    findall, kind_of, intern = _PAIR.findall, _KIND.get, sys.intern
+    pending: list = []
+    start = 0  # of the next chunk
+    while start < n:
+        stop = src.find("\n", start + _CHUNK) + 1 or n
+        pos = start
+        for ws, text in findall(src, start, stop):
+            pos += len(ws)
+            if not text:  # the end of the chunk
+                break
+            kind = kind_of(text[0])
+            if kind is None:
+                kind = _odd_kind(text)
+                if kind == "ws":
+                    pos += len(text)
+                    continue
+                if kind is None:
+                    while len(pending) >= _BATCH:
+                        yield pending[:_BATCH]
+                        del pending[:_BATCH]
+                    raise _bad_character(src, pos)
+            end = pos + len(text)
+            pending.append((kind, intern(text) if kind != "op" else text, pos, end))  # a long program repeats its names
+            pos = end
+        start = stop
+        while len(pending) >= _BATCH:
+            yield pending[:_BATCH]
+            del pending[:_BATCH]
+    pending.append(("end", "", n, n))
+    yield pending
+
+
+def _odd_kind(text: str):
+    """The kind of a token _KIND does not know by its first character: None for a refused one."""
+    if text == "\\\n":
+        return "ws"
+    if len(text) > 1 or text[0].isdecimal():  # .5, or a digit of another script (re's \d)
+        return "num"
+    return None
 
 
 class _Parser:
     def __init__(self, src: str):
         self.src = src
-        self.stream = tokenize(src)
+        self.batches = _batches(src)
         self.buf: list = []  # a window of tokens: a long program is never held as one token list
         self.base = 0  # the index of buf[0]
         self.i = 0
@@ -156,8 +202,7 @@ class _Parser:
         if j < len(buf):
             return buf[j]
         while j >= len(buf):
-            more = list(islice(self.stream, _BATCH))  # tokens in batches: one generator call per token cost 1 us
-            buf.extend(more or [buf[-1]])  # past the end: 'end' again
+            buf.extend(next(self.batches, None) or [buf[-1]])  # past the end: 'end' again
         return buf[j]
 
     def forget(self):
@@ -271,42 +316,85 @@ class _Parser:
 
     def expr(self, min_prec: int = 0):
         left = self.unary()
+        binary = _BINARY
         while True:
-            tok = self.peek()
-            prec = _BINARY.get(tok[1]) if tok[0] == "op" else None
+            j = self.i - self.base  # peek, inlined: the loop runs once per operator
+            buf = self.buf
+            tok = buf[j] if j < len(buf) else self.tok(self.i)
+            if tok[1] == "\n" and self.brackets:
+                tok = self.peek()
+            prec = binary.get(tok[1])  # only an operator's text is in the table
             if prec is None or prec < min_prec:
                 return left
-            self.take()
-            right = self.expr(prec + 1) if prec < 20 else self.unary()
+            self.i += 1
+            if prec < 20:  # the right side is a product: the loop of expr(prec + 1), here
+                right = self.unary()
+                while True:
+                    j = self.i - self.base
+                    nxt = buf[j] if j < len(buf) else self.tok(self.i)
+                    if nxt[1] == "\n" and self.brackets:
+                        nxt = self.peek()
+                    if binary.get(nxt[1]) != 20:
+                        break
+                    self.i += 1
+                    factor = self.unary()
+                    right = Bin(nxt[1], right, factor, (right.span[0], factor.span[1]))
+            else:
+                right = self.unary()
             left = Bin(tok[1], left, right, (left.span[0], right.span[1]))
 
     def unary(self):
-        tok = self.peek()
-        if tok[1] in ("-", "+"):
-            self.take()
-            self.enter((tok[2], tok[3]))
-            operand = self.unary()
-            self.depth -= 1
-            # -2 is the number -2, so `--x -1.5` style values and `2**-1` read naturally
-            if tok[1] == "-" and isinstance(operand, Num):
-                text = operand.text[1:] if operand.text.startswith("-") else "-" + operand.text
-                return Num(-operand.value, text, (tok[2], operand.span[1]))
-            return Unary(tok[1], operand, (tok[2], operand.span[1]))
-        return self.power()
-
-    def power(self):
-        base = self.postfix()
-        tok = self.peek()
-        if tok[1] in ("**", "^"):
-            self.take()
-            self.enter((tok[2], tok[3]))
+        """unary -> power -> postfix -> atom in one frame for a name, a number or a call."""
+        j = self.i - self.base
+        buf = self.buf
+        tok = buf[j] if j < len(buf) else self.tok(self.i)
+        if tok[1] == "\n" and self.brackets:
+            tok = self.peek()
+        kind = tok[0]
+        if kind == "name":
+            self.i += 1
+            j = self.i - self.base
+            nxt = buf[j] if j < len(buf) else self.tok(self.i)
+            if nxt[1] == "\n" and self.brackets:
+                nxt = self.peek()
+            if nxt[1] == "(":
+                node = self.call(tok)
+                nxt = self.peek()
+            else:
+                node = Name(tok[1], (tok[2], tok[3]))
+        elif kind == "num":
+            self.i += 1
+            node = Num(float(tok[1]), tok[1], (tok[2], tok[3]))
+            nxt = self.peek()
+        elif tok[1] in ("-", "+"):
+            return self.signed()
+        else:
+            node = self.atom()
+            nxt = self.peek()
+        if nxt[1] == "[":
+            node = self.subscripts(node)
+            nxt = self.peek()
+        if nxt[1] in ("**", "^"):
+            self.i += 1
+            self.enter((nxt[2], nxt[3]))
             exponent = self.unary()  # right-associative, and allows 2**-1
             self.depth -= 1
-            return Bin("**", base, exponent, (base.span[0], exponent.span[1]))
-        return base
+            return Bin("**", node, exponent, (node.span[0], exponent.span[1]))
+        return node
 
-    def postfix(self):
-        node = self.atom()
+    def signed(self):
+        tok = self.take()
+        self.enter((tok[2], tok[3]))
+        operand = self.unary()
+        self.depth -= 1
+        # -2 is the number -2, so `--x -1.5` style values and `2**-1` read naturally
+        if tok[1] == "-" and isinstance(operand, Num):
+            text = operand.text[1:] if operand.text.startswith("-") else "-" + operand.text
+            return Num(-operand.value, text, (tok[2], operand.span[1]))
+        return Unary(tok[1], operand, (tok[2], operand.span[1]))
+
+    def subscripts(self, node):
+        """node[...][...]: the postfix indexing after an atom."""
         while self.peek()[1] == "[":
             open_tok = self.take()
             self.enter((open_tok[2], open_tok[3]))

@@ -65,24 +65,44 @@ class _Compiler:
             self.error(f"'{name}' is a function defined with def; it cannot be assigned", span)
 
     def expr(self, root) -> int:
-        """Post-order walk with an explicit stack; returns the node index of root."""
-        results: dict[int, int] = {}
-        stack = [(root, None)]
-        leaf = (P.Num, P.Name)
-        while stack:
-            node, kids = stack.pop()
-            if kids is None:
-                if type(node) in leaf:  # no children: emitted at once (half the nodes of a formula)
-                    results[id(node)] = self.emit(node, ())
-                    continue
+        """Post-order walk with an explicit stack (a flat sum of 500,000 terms is that deep);
+        returns the node index of root. Leaves and binary operators, nearly every node of a long
+        program, are emitted inline; the rest goes through emit."""
+        nodes, new_node, symbols, num, name, binop = self.nodes, Node, SYMBOLS, P.Num, P.Name, P.Bin
+        done: list[int] = []  # the node indices of finished subtrees, in order
+        todo = [root]  # syntax nodes to visit, and (node, number of children) once they are visited
+        while todo:
+            node = todo.pop()
+            kind = type(node)
+            if kind is num:  # no children: emitted at once (half the nodes of a formula)
+                nodes.append(new_node("const", span=node.span, value=node.value, exact=node.text))
+                done.append(len(nodes) - 1)
+            elif kind is name:
+                done.append(self.name(node))
+            elif kind is binop:
+                todo.append((node, 2))
+                todo.append(node.right)
+                todo.append(node.left)
+            elif kind is tuple:  # every child is done
+                node, k = node
+                args = tuple(done[-k:]) if k else ()
+                if k:
+                    del done[-k:]
+                if type(node) is binop:
+                    op = symbols[node.op]
+                    if op.name == "pow":
+                        self.check_exponent(op, args, node.right.span)
+                    nodes.append(new_node("op", op, args, span=node.span))
+                    done.append(len(nodes) - 1)
+                else:
+                    done.append(self.emit(node, list(args)))
+            else:
                 if isinstance(node, P.Call) and node.func == "no_grad":
                     self.no_grad_starts[id(node)] = len(self.nodes)  # its argument's nodes follow, contiguously
                 kids = self.children(node)
-                stack.append((node, kids))
-                stack.extend((k, None) for k in reversed(kids))
-                continue
-            results[id(node)] = self.emit(node, [results[id(k)] for k in kids])
-        return results[id(root)]
+                todo.append((node, len(kids)))
+                todo.extend(reversed(kids))
+        return done[-1]
 
     def children(self, node):
         if type(node) is P.Bin:
