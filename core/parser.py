@@ -213,9 +213,10 @@ class _Parser:
             self.base += keep
 
     def peek(self):
-        j = self.i - self.base
-        buf = self.buf
-        tok = buf[j] if j < len(buf) else self.tok(self.i)  # the hot path inlined: ~40 calls a statement
+        try:
+            tok = self.buf[self.i - self.base]  # the hot path inlined: ~40 calls a statement
+        except IndexError:
+            tok = self.tok(self.i)
         if self.brackets:
             while tok[1] == "\n":
                 self.i += 1
@@ -316,11 +317,12 @@ class _Parser:
 
     def expr(self, min_prec: int = 0):
         left = self.unary()
-        binary = _BINARY
+        binary, buf, base = _BINARY, self.buf, self.base  # the window moves only between statements
         while True:
-            j = self.i - self.base  # peek, inlined: the loop runs once per operator
-            buf = self.buf
-            tok = buf[j] if j < len(buf) else self.tok(self.i)
+            try:  # peek, inlined: the loop runs once per operator
+                tok = buf[self.i - base]
+            except IndexError:
+                tok = self.tok(self.i)
             if tok[1] == "\n" and self.brackets:
                 tok = self.peek()
             prec = binary.get(tok[1])  # only an operator's text is in the table
@@ -330,8 +332,10 @@ class _Parser:
             if prec < 20:  # the right side is a product: the loop of expr(prec + 1), here
                 right = self.unary()
                 while True:
-                    j = self.i - self.base
-                    nxt = buf[j] if j < len(buf) else self.tok(self.i)
+                    try:
+                        nxt = buf[self.i - base]
+                    except IndexError:
+                        nxt = self.tok(self.i)
                     if nxt[1] == "\n" and self.brackets:
                         nxt = self.peek()
                     if binary.get(nxt[1]) != 20:
@@ -345,16 +349,20 @@ class _Parser:
 
     def unary(self):
         """unary -> power -> postfix -> atom in one frame for a name, a number or a call."""
-        j = self.i - self.base
-        buf = self.buf
-        tok = buf[j] if j < len(buf) else self.tok(self.i)
+        buf, base = self.buf, self.base  # the window moves only between statements
+        try:
+            tok = buf[self.i - base]
+        except IndexError:
+            tok = self.tok(self.i)
         if tok[1] == "\n" and self.brackets:
             tok = self.peek()
         kind = tok[0]
         if kind == "name":
             self.i += 1
-            j = self.i - self.base
-            nxt = buf[j] if j < len(buf) else self.tok(self.i)
+            try:
+                nxt = buf[self.i - base]
+            except IndexError:
+                nxt = self.tok(self.i)
             if nxt[1] == "\n" and self.brackets:
                 nxt = self.peek()
             if nxt[1] == "(":
@@ -365,7 +373,12 @@ class _Parser:
         elif kind == "num":
             self.i += 1
             node = Num(float(tok[1]), tok[1], (tok[2], tok[3]))
-            nxt = self.peek()
+            try:
+                nxt = buf[self.i - base]
+            except IndexError:
+                nxt = self.tok(self.i)
+            if nxt[1] == "\n" and self.brackets:
+                nxt = self.peek()
         elif tok[1] in ("-", "+"):
             return self.signed()
         else:
@@ -482,9 +495,23 @@ class _Parser:
         self.error(f"unexpected {text!r}", (start, end))
 
     def call(self, name_tok):
+        """bracketed(), for the arguments of a call: the same steps, its message built only for an error."""
         _, fname, start, end = name_tok
-        self.take()  # (
-        args, close = self.bracketed((start, end), ")", f"')' to close the call to {fname}")
+        self.i += 1  # the '(' the caller peeked
+        self.enter((start, end))
+        self.brackets += 1
+        args = []
+        while self.peek()[1] != ")":
+            args.append(self.expr())
+            if self.peek()[1] != ",":
+                break
+            self.i += 1
+        self.brackets -= 1
+        close = self.peek()
+        if close[1] != ")":
+            self.expect(")", f"')' to close the call to {fname}")
+        self.i += 1
+        self.depth -= 1
         return Call(fname, args, (start, close[3]), (start, end))
 
     def bracketed(self, opened, closer, what):

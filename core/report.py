@@ -76,14 +76,21 @@ def _node_row(program: Program, values: list, grads: dict, i: int) -> NodeRow:
 def saved(program: Program, values: list) -> dict:
     """Values the graph keeps for backward (PyTorch's saved tensors), and their bytes."""
     count, seen = 0, {}
-    for i, node in enumerate(program.nodes):
-        t = values[i]
+    plans: dict = {}  # (op, which inputs require a gradient) -> what op.saved answers: one answer per kind of node
+    for node, t in zip(program.nodes, values):
         if node.kind != "op" or not t.requires_grad:
             continue
-        for k in t.op.saved(t.parents):
-            src = t if k is None else t.parents[k]
+        parents = t.parents
+        key = (id(t.op), *[p.requires_grad for p in parents])  # the ops outlive this loop: ids stay theirs
+        which = plans.get(key)
+        if which is None:
+            which = plans[key] = tuple(t.op.saved(parents))
+        for k in which:
+            src = t if k is None else parents[k]
             count += 1
-            seen[id(src)] = np.asarray(src.value).nbytes
+            if id(src) not in seen:
+                value = src.value
+                seen[id(src)] = value.nbytes if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value).nbytes
     return {"values": count, "bytes": int(sum(seen.values()))}
 
 
