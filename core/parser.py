@@ -107,20 +107,22 @@ class Parsed(_Syntax):
         super().__init__(source, [])
 
 
-# The tokens, read by findall in C (a regex match per token from Python cost 0.3 us): pairs of the
-# whitespace and comments before a token, and the token: a number, a name, an operator, any other
-# single character (refused), or "" at the end of the text. The second group always matches, so the
-# regex never backtracks into a comment.
-_PAIR = re.compile(
+# The tokens, read by findall in C (a regex match per token from Python cost 0.3 us): whitespace,
+# a comment, a line continuation, a number, a name, an operator, or any other single character
+# (refused). Every character belongs to one, so their lengths add up to the positions.
+_PIECE = re.compile(
     r"""
-    ([ \t\r\f]*(?:(?:\\\n|\#[^\n]*)[ \t\r\f]*)*)
-    ((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[A-Za-z_][A-Za-z_0-9]*|\*\*|[-+*/^@()\[\],:;=\n]|.|\Z)
+    [ \t\r\f]+|\\\n|\#[^\n]*
+  | (?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?
+  | [A-Za-z_][A-Za-z_0-9]*
+  | \*\*|[-+*/^@()\[\],:;=\n]
+  | .
     """,
     re.VERBOSE,
 )
 _KIND = {**dict.fromkeys("0123456789", "num"),
          **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", "name"),
-         **dict.fromkeys("-+*/^@()[],:;=\n", "op")}  # by a token's first character
+         **dict.fromkeys("-+*/^@()[],:;=\n", "op"), **dict.fromkeys(" \t\r\f#", "ws")}  # by a piece's first character
 _CHUNK = 1 << 15  # characters tokenized at a time, cut after a line break (no token spans one)
 
 _BATCH = 512  # tokens read ahead at a time (the window stays small)
@@ -144,17 +146,18 @@ def _batches(src: str):
     token starts with raises its error when the batch that holds it is read, not before: what the
     parser reports first is the same as reading the tokens one by one in batches."""
     n = len(src)
-    findall, kind_of, intern = _PAIR.findall, _KIND.get, sys.intern
+    findall, kind_of = _PIECE.findall, _KIND.get
     pending: list = []
+    append = pending.append
     start = 0  # of the next chunk
     while start < n:
         stop = src.find("\n", start + _CHUNK) + 1 or n
         pos = start
-        for ws, text in findall(src, start, stop):
-            pos += len(ws)
-            if not text:  # the end of the chunk
-                break
+        for text in findall(src, start, stop):
             kind = kind_of(text[0])
+            if kind == "ws":
+                pos += len(text)
+                continue
             if kind is None:
                 kind = _odd_kind(text)
                 if kind == "ws":
@@ -166,13 +169,13 @@ def _batches(src: str):
                         del pending[:_BATCH]
                     raise _bad_character(src, pos)
             end = pos + len(text)
-            pending.append((kind, intern(text) if kind != "op" else text, pos, end))  # a long program repeats its names
+            append((kind, text, pos, end))
             pos = end
         start = stop
         while len(pending) >= _BATCH:
             yield pending[:_BATCH]
             del pending[:_BATCH]
-    pending.append(("end", "", n, n))
+    append(("end", "", n, n))
     yield pending
 
 
@@ -249,16 +252,23 @@ class _Parser:
     def statements(self):
         """Each statement as soon as it is parsed, so a compiler can consume them one by one."""
         count = 0
+        buf = self.buf
         while True:
-            tok = self.peek()
+            try:  # peek, inlined (between statements no bracket is open)
+                tok = buf[self.i - self.base]
+            except IndexError:
+                tok = self.tok(self.i)
             if tok[0] == "end":
                 break
             if tok[1] in (";", "\n"):
                 self.take()
                 continue
             st = self.statement()
-            tok = self.peek()
-            if tok[0] != "end" and tok[1] not in (";", "\n"):
+            try:
+                tok = buf[self.i - self.base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] not in (";", "\n") and tok[0] != "end":
                 prev = self.tok(self.i - 1)
                 if (prev[0] in ("num", "name") or prev[1] in ")]") and (tok[0] in ("num", "name") or tok[1] == "("):
                     hint = f" (write {prev[1]}*{tok[1]})" if prev[0] != "op" and tok[0] != "op" else ""
@@ -267,14 +277,18 @@ class _Parser:
                 self.error(f"unexpected {tok[1]!r} after a complete expression "
                            "(separate statements with ';' or a new line)", (tok[2], tok[3]))
             count += 1
-            self.forget()
+            if self.i - self.base > _BATCH:  # the window moves in steps, not after every statement
+                self.forget()
             yield st
         if not count:
             raise AgradError("the expression is empty", kind="parse", span=(0, 0), source=self.src)
 
     def statement(self) -> Statement:
         tok = self.peek()
-        nxt = self.tok(self.i + 1)
+        try:
+            nxt = self.buf[self.i + 1 - self.base]
+        except IndexError:
+            nxt = self.tok(self.i + 1)
         if tok[0] == "name" and nxt[0] == "name":  # `def f(...) = ...`, `backward f = ...`
             if tok[1] == "def":
                 return self.funcdef()
@@ -495,24 +509,39 @@ class _Parser:
         self.error(f"unexpected {text!r}", (start, end))
 
     def call(self, name_tok):
-        """bracketed(), for the arguments of a call: the same steps, its message built only for an error."""
+        """bracketed(), for the arguments of a call: the same steps with peek inlined (inside the
+        brackets a line break is skipped), and its message built only for an error."""
         _, fname, start, end = name_tok
         self.i += 1  # the '(' the caller peeked
         self.enter((start, end))
         self.brackets += 1
+        buf, base = self.buf, self.base
         args = []
-        while self.peek()[1] != ")":
+        while True:
+            try:
+                tok = buf[self.i - base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] == "\n":
+                tok = self.peek()
+            if tok[1] == ")":
+                break
             args.append(self.expr())
-            if self.peek()[1] != ",":
+            try:
+                tok = buf[self.i - base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] == "\n":
+                tok = self.peek()
+            if tok[1] != ",":
                 break
             self.i += 1
         self.brackets -= 1
-        close = self.peek()
-        if close[1] != ")":
+        if tok[1] != ")":  # tok is where the arguments stopped: not a line break
             self.expect(")", f"')' to close the call to {fname}")
         self.i += 1
         self.depth -= 1
-        return Call(fname, args, (start, close[3]), (start, end))
+        return Call(fname, args, (start, tok[3]), (start, end))
 
     def bracketed(self, opened, closer, what):
         """Comma-separated expressions up to `closer`: a list's items or a call's arguments."""
