@@ -261,9 +261,9 @@ class _Parser:
             if tok[0] == "end":
                 break
             if tok[1] in (";", "\n"):
-                self.take()
+                self.i += 1
                 continue
-            st = self.statement()
+            st = self.statement(tok)
             try:
                 tok = buf[self.i - self.base]
             except IndexError:
@@ -283,8 +283,8 @@ class _Parser:
         if not count:
             raise AgradError("the expression is empty", kind="parse", span=(0, 0), source=self.src)
 
-    def statement(self) -> Statement:
-        tok = self.peek()
+    def statement(self, tok) -> Statement:
+        """tok: the statement's first token, which the caller peeked."""
         try:
             nxt = self.buf[self.i + 1 - self.base]
         except IndexError:
@@ -381,7 +381,12 @@ class _Parser:
                 nxt = self.peek()
             if nxt[1] == "(":
                 node = self.call(tok)
-                nxt = self.peek()
+                try:
+                    nxt = buf[self.i - base]
+                except IndexError:
+                    nxt = self.tok(self.i)
+                if nxt[1] == "\n" and self.brackets:
+                    nxt = self.peek()
             else:
                 node = Name(tok[1], (tok[2], tok[3]))
         elif kind == "num":
