@@ -13,6 +13,8 @@ from .graph import (CONSTANTS, CONSTRUCTORS, MAX_AXIS, MAX_ELEMENTS, MAX_EXPONEN
 from .ops import FUNCTIONS, OPS, SYMBOLS
 from .tensor import gc_paused
 
+_PARAMS = Node("var").params  # graph's one shared, never mutated, empty dict: passed, not made per node
+
 __all__ = ["CONSTANTS", "CONSTRUCTORS", "MAX_ELEMENTS", "Node", "Program", "compile_source", "evaluate", "float_array",
            "forward", "load_library", "parse", "release_plan"]
 
@@ -65,44 +67,35 @@ class _Compiler:
             self.error(f"'{name}' is a function defined with def; it cannot be assigned", span)
 
     def expr(self, root) -> int:
-        """Post-order walk with an explicit stack (a flat sum of 500,000 terms is that deep);
-        returns the node index of root. Leaves and binary operators, nearly every node of a long
-        program, are emitted inline; the rest goes through emit."""
-        nodes, new_node, symbols, num, name, binop = self.nodes, Node, SYMBOLS, P.Num, P.Name, P.Bin
-        done: list[int] = []  # the node indices of finished subtrees, in order
-        todo = [root]  # syntax nodes to visit, and (node, number of children) once they are visited
-        while todo:
-            node = todo.pop()
-            kind = type(node)
-            if kind is num:  # no children: emitted at once (half the nodes of a formula)
-                nodes.append(new_node("const", span=node.span, value=node.value, exact=node.text))
-                done.append(len(nodes) - 1)
-            elif kind is name:
-                done.append(self.name(node))
-            elif kind is binop:
-                todo.append((node, 2))
-                todo.append(node.right)
-                todo.append(node.left)
-            elif kind is tuple:  # every child is done
-                node, k = node
-                args = tuple(done[-k:]) if k else ()
-                if k:
-                    del done[-k:]
-                if type(node) is binop:
-                    op = symbols[node.op]
-                    if op.name == "pow":
-                        self.check_exponent(op, args, node.right.span)
-                    nodes.append(new_node("op", op, args, span=node.span))
-                    done.append(len(nodes) - 1)
-                else:
-                    done.append(self.emit(node, list(args)))
-            else:
-                if isinstance(node, P.Call) and node.func == "no_grad":
-                    self.no_grad_starts[id(node)] = len(self.nodes)  # its argument's nodes follow, contiguously
-                kids = self.children(node)
-                todo.append((node, len(kids)))
-                todo.extend(reversed(kids))
-        return done[-1]
+        """The nodes of a syntax tree in post-order; returns the node index of root. A chain of
+        binary operators (a flat sum of 500,000 terms is that deep) is walked down its left side
+        in a loop; recursion is left for nesting the parser bounds (MAX_DEPTH): right operands,
+        arguments, unary signs. Leaves and binary operators, nearly every node of a long program,
+        are emitted inline; the rest goes through emit."""
+        kind = type(root)
+        if kind is P.Num:  # no children: emitted at once (half the nodes of a formula)
+            self.nodes.append(Node("const", None, (), _PARAMS, root.span, value=root.value, exact=root.text))
+            return len(self.nodes) - 1
+        if kind is P.Name:
+            return self.name(root)
+        if kind is P.Bin:
+            spine = []
+            while type(root) is P.Bin:
+                spine.append(root)
+                root = root.left
+            left = self.expr(root)
+            nodes, symbols = self.nodes, SYMBOLS
+            for node in reversed(spine):
+                right = self.expr(node.right)
+                op = symbols[node.op]
+                if op.name == "pow":
+                    self.check_exponent(op, (left, right), node.right.span)
+                nodes.append(Node("op", op, (left, right), _PARAMS, node.span))
+                left = len(nodes) - 1
+            return left
+        if kind is P.Call and root.func == "no_grad":
+            self.no_grad_starts[id(root)] = len(self.nodes)  # its argument's nodes follow, contiguously
+        return self.emit(root, [self.expr(k) for k in self.children(root)])
 
     def children(self, node):
         if type(node) is P.Bin:
