@@ -84,9 +84,19 @@ class _Compiler:
                 spine.append(root)
                 root = root.left
             left = self.expr(root)
-            nodes, symbols = self.nodes, SYMBOLS
+            nodes, symbols, names, num, name = self.nodes, SYMBOLS, self.names, P.Num, P.Name
             for node in reversed(spine):
-                right = self.expr(node.right)
+                right = node.right
+                kind = type(right)
+                if kind is name:  # the leaves of expr, inline: most right operands are one
+                    right = names.get(right.id)
+                    if right is None:
+                        right = self.name(node.right)
+                elif kind is num:
+                    nodes.append(Node("const", None, (), _PARAMS, right.span, value=right.value, exact=right.text))
+                    right = len(nodes) - 1
+                else:
+                    right = self.expr(right)
                 op = symbols[node.op]
                 if op.name == "pow":
                     self.check_exponent(op, (left, right), node.right.span)
