@@ -126,7 +126,8 @@ _KIND = {**dict.fromkeys("0123456789", "num"),
 _CHUNK = 1 << 15  # characters tokenized at a time, cut after a line break (no token spans one)
 
 _BATCH = 512  # tokens read ahead at a time (the window stays small)
-_BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by _power
+_BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by unary
+_LEAF_END = frozenset(("(", "[", "**", "^"))  # after a name or number: the operand goes on (a call, an index, a power)
 
 
 def _bad_character(src: str, pos: int):
@@ -329,37 +330,58 @@ class _Parser:
             exprs.append(self.expr())
         return BackwardDef(name, (a, b), exprs, (start, exprs[-1].span[1]))
 
-    def expr(self, min_prec: int = 0):
-        left = self.unary()
-        binary, buf, base = _BINARY, self.buf, self.base  # the window moves only between statements
+    def expr(self):
+        """Sums of products of unary operands, in one loop: `total` is the sum so far and
+        `product` the product being read (precedence climbing over two levels, unrolled).
+
+        An operand that is a lone name or number (one not followed by '(', '[', '**' or '^')
+        is made here: most operands of a long program are one, and unary() costs a call."""
+        buf, base, binary, src_end = self.buf, self.base, _BINARY, _LEAF_END  # the window moves only between statements
+        total = total_op = product = product_op = None
         while True:
-            try:  # peek, inlined: the loop runs once per operator
+            try:
                 tok = buf[self.i - base]
             except IndexError:
                 tok = self.tok(self.i)
             if tok[1] == "\n" and self.brackets:
                 tok = self.peek()
-            prec = binary.get(tok[1])  # only an operator's text is in the table
-            if prec is None or prec < min_prec:
-                return left
-            self.i += 1
-            if prec < 20:  # the right side is a product: the loop of expr(prec + 1), here
-                right = self.unary()
-                while True:
-                    try:
-                        nxt = buf[self.i - base]
-                    except IndexError:
-                        nxt = self.tok(self.i)
-                    if nxt[1] == "\n" and self.brackets:
-                        nxt = self.peek()
-                    if binary.get(nxt[1]) != 20:
-                        break
+            operand = None
+            kind = tok[0]
+            if kind == "name" or kind == "num":
+                try:
+                    nxt = buf[self.i + 1 - base]
+                except IndexError:
+                    nxt = self.tok(self.i + 1)
+                if nxt[1] not in src_end and not (nxt[1] == "\n" and self.brackets):
                     self.i += 1
-                    factor = self.unary()
-                    right = Bin(nxt[1], right, factor, (right.span[0], factor.span[1]))
+                    operand = (Name(tok[1], (tok[2], tok[3])) if kind == "name"
+                               else Num(float(tok[1]), tok[1], (tok[2], tok[3])))
+                    tok = nxt
+            if operand is None:
+                operand = self.unary()
+                try:
+                    tok = buf[self.i - base]
+                except IndexError:
+                    tok = self.tok(self.i)
+                if tok[1] == "\n" and self.brackets:
+                    tok = self.peek()
+            if product_op is None:
+                product = operand
             else:
-                right = self.unary()
-            left = Bin(tok[1], left, right, (left.span[0], right.span[1]))
+                product = Bin(product_op, product, operand, (product.span[0], operand.span[1]))
+            prec = binary.get(tok[1])  # only an operator's text is in the table
+            if prec == 20:
+                product_op = tok[1]
+                self.i += 1
+                continue
+            if total_op is None:
+                total = product
+            else:
+                total = Bin(total_op, total, product, (total.span[0], product.span[1]))
+            if prec is None:
+                return total
+            total_op, product_op = tok[1], None
+            self.i += 1
 
     def unary(self):
         """unary -> power -> postfix -> atom in one frame for a name, a number or a call."""
