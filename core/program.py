@@ -83,8 +83,10 @@ class _Compiler:
             while type(root) is P.Bin:
                 spine.append(root)
                 root = root.left
-            left = self.expr(root)
             nodes, symbols, names, num, name = self.nodes, SYMBOLS, self.names, P.Num, P.Name
+            left = names.get(root.id) if type(root) is name else None  # a name read before: no call
+            if left is None:
+                left = self.expr(root)
             for node in reversed(spine):
                 right = node.right
                 kind = type(right)
@@ -105,7 +107,11 @@ class _Compiler:
             return left
         if kind is P.Call and root.func == "no_grad":
             self.no_grad_starts[id(root)] = len(self.nodes)  # its argument's nodes follow, contiguously
-        return self.emit(root, [self.expr(k) for k in self.children(root)])
+        args = []
+        for k in self.children(root):
+            idx = self.names.get(k.id) if type(k) is P.Name else None  # a name read before: no call
+            args.append(self.expr(k) if idx is None else idx)
+        return self.emit(root, args)
 
     def children(self, node):
         if type(node) is P.Bin:
@@ -188,6 +194,7 @@ class _Compiler:
                 self.error(f"the {pname} of {f}() is {a.text}, out of range for any array (at most "
                            f"{MAX_AXIS} dimensions)", a.span, "value")
             params[pname] = int(a.value)
+        params = params or _PARAMS  # no parameters: the one shared empty dict, as a Node's default
         self.check_exponent(op, args, node.args[-1].span)
         if f == "no_grad":  # as inside `with torch.no_grad():`, the ops written in the argument record nothing
             for k in range(self.no_grad_starts.pop(id(node)), len(self.nodes)):
