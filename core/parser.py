@@ -336,7 +336,7 @@ class _Parser:
 
         An operand that is a lone name or number (one not followed by '(', '[', '**' or '^')
         is made here: most operands of a long program are one, and unary() costs a call."""
-        buf, base, binary, src_end = self.buf, self.base, _BINARY, _LEAF_END  # the window moves only between statements
+        buf, base, binary, leaf_end = self.buf, self.base, _BINARY, _LEAF_END  # the window moves only between statements
         total = total_op = product = product_op = None
         while True:
             try:
@@ -352,7 +352,7 @@ class _Parser:
                     nxt = buf[self.i + 1 - base]
                 except IndexError:
                     nxt = self.tok(self.i + 1)
-                if nxt[1] not in src_end and not (nxt[1] == "\n" and self.brackets):
+                if nxt[1] not in leaf_end and not (nxt[1] == "\n" and self.brackets):
                     self.i += 1
                     operand = (Name(tok[1], (tok[2], tok[3])) if kind == "name"
                                else Num(float(tok[1]), tok[1], (tok[2], tok[3])))
