@@ -232,6 +232,9 @@ class _Compiler:
         shapes = {np.shape(r) for r in rows}
         if len(shapes) != 1:
             self.error("the rows of this list have different lengths", node.span, "value")
+        if np.ndim(rows[0]) >= MAX_AXIS:  # np.array would raise ValueError
+            self.error(f"this list nests more than {MAX_AXIS} levels of brackets; an array has at most {MAX_AXIS} "
+                       "dimensions", node.span, "limit")
         return np.array(rows, dtype=np.float64)
 
 

@@ -182,3 +182,21 @@ def test_no_collection_runs_inside_grad_without_a_check():
     finally:
         gc.callbacks.remove(note)
     assert runs == []
+
+
+def test_a_list_deeper_than_numpy_allows_is_a_clear_error():
+    from click.testing import CliRunner
+
+    from agrad.cli.main import cli
+
+    deepest = compile_source("[" * 64 + "1" + "]" * 64)
+    assert np.ndim(deepest.nodes[deepest.output].value) == 64
+    src = "[" * 66 + "1" + "]" * 66 + "*x"
+    with pytest.raises(AgradError) as info:
+        compile_source(src)
+    assert info.value.message == ("this list nests more than 64 levels of brackets; an array has at most 64 "
+                                  "dimensions")
+    assert info.value.span == (1, 2 * 66 + 1 - 1)  # the list at the 65th level from the inside
+    r = CliRunner().invoke(cli, ["grad", src, "--x", "1", "--no-check"])
+    assert r.exit_code == 2
+    assert r.output.startswith("error: this list nests more than 64 levels of brackets")
