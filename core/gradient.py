@@ -73,17 +73,18 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         # the check of user functions' backward rules reads every node's gradient
         run = run_passes(problem, intermediates=intermediates or options.check)
         ders, method, graph_nodes = derivatives(problem, run)
-    if options.check:  # check.py (and SymPy after it) load only for a check
-        from .check import verify
+        finish = dict(method=method, graph_nodes=graph_nodes, paths=paths, explain=explain, latex=latex,
+                      intermediates=intermediates)
+        if not options.check:  # the result is made inside this pause: with the collector resumed in
+            from .tolerance import resolve  # between, one allocation sets off a walk over the whole graph
 
-        verdict = verify(problem, run, ders)
-    else:
-        from .tolerance import resolve
+            verdict = Check("off", "check=False", *resolve(problem.dtype, options.rtol, options.atol))
+            return _result(problem, run, ders, verdict, **finish)
+    from .check import verify  # check.py (and SymPy after it) load only for a check
 
-        verdict = Check("off", "check=False", *resolve(problem.dtype, options.rtol, options.atol))
+    verdict = verify(problem, run, ders)
     with gc_paused():
-        return _result(problem, run, ders, verdict, method=method, graph_nodes=graph_nodes, paths=paths,
-                       explain=explain, latex=latex, intermediates=intermediates)
+        return _result(problem, run, ders, verdict, **finish)
 
 
 def _result(problem, run, ders, verdict, *, method, graph_nodes, paths, explain, latex, intermediates):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sys
-from itertools import islice
 
 from .errors import AgradError
 
@@ -108,41 +107,92 @@ class Parsed(_Syntax):
         super().__init__(source, [])
 
 
-_TOKEN = re.compile(
+# The tokens, read by findall in C (a regex match per token from Python cost 0.3 us): whitespace,
+# a comment, a line continuation, a number, a name, an operator, or any other single character
+# (refused). Every character belongs to one, so their lengths add up to the positions.
+_PIECE = re.compile(
     r"""
-    (?P<ws>[ \t\r\f]+|\\\n|\#[^\n]*)
-  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|[-+*/^@()\[\],:;=\n])
+    [ \t\r\f]+|\\\n|\#[^\n]*
+  | (?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?
+  | [A-Za-z_][A-Za-z_0-9]*
+  | \*\*|[-+*/^@()\[\],:;=\n]
+  | .
     """,
     re.VERBOSE,
 )
+_KIND = {**dict.fromkeys("0123456789", "num"),
+         **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", "name"),
+         **dict.fromkeys("-+*/^@()[],:;=\n", "op"), **dict.fromkeys(" \t\r\f#", "ws")}  # by a piece's first character
+_CHUNK = 1 << 15  # characters tokenized at a time, cut after a line break (no token spans one)
 
 _BATCH = 512  # tokens read ahead at a time (the window stays small)
-_BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by _power
+_BINARY = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20}  # ** and ^ are handled by unary
+_LEAF_END = frozenset(("(", "[", "**", "^"))  # after a name or number: the operand goes on (a call, an index, a power)
+
+
+def _bad_character(src: str, pos: int):
+    ch = src[pos]
+    hint = " (strings are not part of the language)" if ch in "'\"" else ""
+    return AgradError(f"unexpected character {ch!r}{hint}", kind="parse", span=(pos, pos + 1), source=src)
 
 
 def tokenize(src: str):
     """(kind, text, start, end) tuples, lazily; kind is num, name, op, or end (last)."""
-    pos, n = 0, len(src)
-    match, intern = _TOKEN.match, sys.intern
-    while pos < n:
-        m = match(src, pos)
-        if m is None:
-            ch = src[pos]
-            hint = " (strings are not part of the language)" if ch in "'\"" else ""
-            raise AgradError(f"unexpected character {ch!r}{hint}", kind="parse", span=(pos, pos + 1), source=src)
-        kind = m.lastgroup
-        if kind != "ws":
-            yield (kind, intern(m.group()), pos, m.end())  # interned: a long program repeats its names
-        pos = m.end()
-    yield ("end", "", n, n)
+    for batch in _batches(src):
+        yield from batch
+
+
+def _batches(src: str):
+    """The tokens in lists of _BATCH, the last one ending with ("end", "", n, n). A character no
+    token starts with raises its error when the batch that holds it is read, not before: what the
+    parser reports first is the same as reading the tokens one by one in batches."""
+    n = len(src)
+    findall, kind_of = _PIECE.findall, _KIND.get
+    pending: list = []
+    append = pending.append
+    start = 0  # of the next chunk
+    while start < n:
+        stop = src.find("\n", start + _CHUNK) + 1 or n
+        pos = start
+        for text in findall(src, start, stop):
+            kind = kind_of(text[0])
+            if kind == "ws":
+                pos += len(text)
+                continue
+            if kind is None:
+                kind = _odd_kind(text)
+                if kind == "ws":
+                    pos += len(text)
+                    continue
+                if kind is None:
+                    while len(pending) >= _BATCH:
+                        yield pending[:_BATCH]
+                        del pending[:_BATCH]
+                    raise _bad_character(src, pos)
+            end = pos + len(text)
+            append((kind, text, pos, end))
+            pos = end
+        start = stop
+        while len(pending) >= _BATCH:
+            yield pending[:_BATCH]
+            del pending[:_BATCH]
+    append(("end", "", n, n))
+    yield pending
+
+
+def _odd_kind(text: str):
+    """The kind of a token _KIND does not know by its first character: None for a refused one."""
+    if text == "\\\n":
+        return "ws"
+    if len(text) > 1 or text[0].isdecimal():  # .5, or a digit of another script (re's \d)
+        return "num"
+    return None
 
 
 class _Parser:
     def __init__(self, src: str):
         self.src = src
-        self.stream = tokenize(src)
+        self.batches = _batches(src)
         self.buf: list = []  # a window of tokens: a long program is never held as one token list
         self.base = 0  # the index of buf[0]
         self.i = 0
@@ -156,8 +206,7 @@ class _Parser:
         if j < len(buf):
             return buf[j]
         while j >= len(buf):
-            more = list(islice(self.stream, _BATCH))  # tokens in batches: one generator call per token cost 1 us
-            buf.extend(more or [buf[-1]])  # past the end: 'end' again
+            buf.extend(next(self.batches, None) or [buf[-1]])  # past the end: 'end' again
         return buf[j]
 
     def forget(self):
@@ -168,9 +217,10 @@ class _Parser:
             self.base += keep
 
     def peek(self):
-        j = self.i - self.base
-        buf = self.buf
-        tok = buf[j] if j < len(buf) else self.tok(self.i)  # the hot path inlined: ~40 calls a statement
+        try:
+            tok = self.buf[self.i - self.base]  # the hot path inlined: ~40 calls a statement
+        except IndexError:
+            tok = self.tok(self.i)
         if self.brackets:
             while tok[1] == "\n":
                 self.i += 1
@@ -203,16 +253,23 @@ class _Parser:
     def statements(self):
         """Each statement as soon as it is parsed, so a compiler can consume them one by one."""
         count = 0
+        buf = self.buf
         while True:
-            tok = self.peek()
+            try:  # peek, inlined (between statements no bracket is open)
+                tok = buf[self.i - self.base]
+            except IndexError:
+                tok = self.tok(self.i)
             if tok[0] == "end":
                 break
             if tok[1] in (";", "\n"):
-                self.take()
+                self.i += 1
                 continue
-            st = self.statement()
-            tok = self.peek()
-            if tok[0] != "end" and tok[1] not in (";", "\n"):
+            st = self.statement(tok)
+            try:
+                tok = buf[self.i - self.base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] not in (";", "\n") and tok[0] != "end":
                 prev = self.tok(self.i - 1)
                 if (prev[0] in ("num", "name") or prev[1] in ")]") and (tok[0] in ("num", "name") or tok[1] == "("):
                     hint = f" (write {prev[1]}*{tok[1]})" if prev[0] != "op" and tok[0] != "op" else ""
@@ -221,14 +278,18 @@ class _Parser:
                 self.error(f"unexpected {tok[1]!r} after a complete expression "
                            "(separate statements with ';' or a new line)", (tok[2], tok[3]))
             count += 1
-            self.forget()
+            if self.i - self.base > _BATCH:  # the window moves in steps, not after every statement
+                self.forget()
             yield st
         if not count:
             raise AgradError("the expression is empty", kind="parse", span=(0, 0), source=self.src)
 
-    def statement(self) -> Statement:
-        tok = self.peek()
-        nxt = self.tok(self.i + 1)
+    def statement(self, tok) -> Statement:
+        """tok: the statement's first token, which the caller peeked."""
+        try:
+            nxt = self.buf[self.i + 1 - self.base]
+        except IndexError:
+            nxt = self.tok(self.i + 1)
         if tok[0] == "name" and nxt[0] == "name":  # `def f(...) = ...`, `backward f = ...`
             if tok[1] == "def":
                 return self.funcdef()
@@ -269,44 +330,125 @@ class _Parser:
             exprs.append(self.expr())
         return BackwardDef(name, (a, b), exprs, (start, exprs[-1].span[1]))
 
-    def expr(self, min_prec: int = 0):
-        left = self.unary()
+    def expr(self):
+        """Sums of products of unary operands, in one loop: `total` is the sum so far and
+        `product` the product being read (precedence climbing over two levels, unrolled).
+
+        An operand that is a lone name or number (one not followed by '(', '[', '**' or '^')
+        is made here: most operands of a long program are one, and unary() costs a call."""
+        buf, base, binary, leaf_end = self.buf, self.base, _BINARY, _LEAF_END  # the window moves only between statements
+        total = total_op = product = product_op = None
         while True:
-            tok = self.peek()
-            prec = _BINARY.get(tok[1]) if tok[0] == "op" else None
-            if prec is None or prec < min_prec:
-                return left
-            self.take()
-            right = self.expr(prec + 1) if prec < 20 else self.unary()
-            left = Bin(tok[1], left, right, (left.span[0], right.span[1]))
+            try:
+                tok = buf[self.i - base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] == "\n" and self.brackets:
+                tok = self.peek()
+            operand = None
+            kind = tok[0]
+            if kind == "name" or kind == "num":
+                try:
+                    nxt = buf[self.i + 1 - base]
+                except IndexError:
+                    nxt = self.tok(self.i + 1)
+                if nxt[1] not in leaf_end and not (nxt[1] == "\n" and self.brackets):
+                    self.i += 1
+                    operand = (Name(tok[1], (tok[2], tok[3])) if kind == "name"
+                               else Num(float(tok[1]), tok[1], (tok[2], tok[3])))
+                    tok = nxt
+            if operand is None:
+                operand = self.unary()
+                try:
+                    tok = buf[self.i - base]
+                except IndexError:
+                    tok = self.tok(self.i)
+                if tok[1] == "\n" and self.brackets:
+                    tok = self.peek()
+            if product_op is None:
+                product = operand
+            else:
+                product = Bin(product_op, product, operand, (product.span[0], operand.span[1]))
+            prec = binary.get(tok[1])  # only an operator's text is in the table
+            if prec == 20:
+                product_op = tok[1]
+                self.i += 1
+                continue
+            if total_op is None:
+                total = product
+            else:
+                total = Bin(total_op, total, product, (total.span[0], product.span[1]))
+            if prec is None:
+                return total
+            total_op, product_op = tok[1], None
+            self.i += 1
 
     def unary(self):
-        tok = self.peek()
-        if tok[1] in ("-", "+"):
-            self.take()
-            self.enter((tok[2], tok[3]))
-            operand = self.unary()
-            self.depth -= 1
-            # -2 is the number -2, so `--x -1.5` style values and `2**-1` read naturally
-            if tok[1] == "-" and isinstance(operand, Num):
-                text = operand.text[1:] if operand.text.startswith("-") else "-" + operand.text
-                return Num(-operand.value, text, (tok[2], operand.span[1]))
-            return Unary(tok[1], operand, (tok[2], operand.span[1]))
-        return self.power()
-
-    def power(self):
-        base = self.postfix()
-        tok = self.peek()
-        if tok[1] in ("**", "^"):
-            self.take()
-            self.enter((tok[2], tok[3]))
+        """unary -> power -> postfix -> atom in one frame for a name, a number or a call."""
+        buf, base = self.buf, self.base  # the window moves only between statements
+        try:
+            tok = buf[self.i - base]
+        except IndexError:
+            tok = self.tok(self.i)
+        if tok[1] == "\n" and self.brackets:
+            tok = self.peek()
+        kind = tok[0]
+        if kind == "name":
+            self.i += 1
+            try:
+                nxt = buf[self.i - base]
+            except IndexError:
+                nxt = self.tok(self.i)
+            if nxt[1] == "\n" and self.brackets:
+                nxt = self.peek()
+            if nxt[1] == "(":
+                node = self.call(tok)
+                try:
+                    nxt = buf[self.i - base]
+                except IndexError:
+                    nxt = self.tok(self.i)
+                if nxt[1] == "\n" and self.brackets:
+                    nxt = self.peek()
+            else:
+                node = Name(tok[1], (tok[2], tok[3]))
+        elif kind == "num":
+            self.i += 1
+            node = Num(float(tok[1]), tok[1], (tok[2], tok[3]))
+            try:
+                nxt = buf[self.i - base]
+            except IndexError:
+                nxt = self.tok(self.i)
+            if nxt[1] == "\n" and self.brackets:
+                nxt = self.peek()
+        elif tok[1] in ("-", "+"):
+            return self.signed()
+        else:
+            node = self.atom()
+            nxt = self.peek()
+        if nxt[1] == "[":
+            node = self.subscripts(node)
+            nxt = self.peek()
+        if nxt[1] in ("**", "^"):
+            self.i += 1
+            self.enter((nxt[2], nxt[3]))
             exponent = self.unary()  # right-associative, and allows 2**-1
             self.depth -= 1
-            return Bin("**", base, exponent, (base.span[0], exponent.span[1]))
-        return base
+            return Bin("**", node, exponent, (node.span[0], exponent.span[1]))
+        return node
 
-    def postfix(self):
-        node = self.atom()
+    def signed(self):
+        tok = self.take()
+        self.enter((tok[2], tok[3]))
+        operand = self.unary()
+        self.depth -= 1
+        # -2 is the number -2, so `--x -1.5` style values and `2**-1` read naturally
+        if tok[1] == "-" and isinstance(operand, Num):
+            text = operand.text[1:] if operand.text.startswith("-") else "-" + operand.text
+            return Num(-operand.value, text, (tok[2], operand.span[1]))
+        return Unary(tok[1], operand, (tok[2], operand.span[1]))
+
+    def subscripts(self, node):
+        """node[...][...]: the postfix indexing after an atom."""
         while self.peek()[1] == "[":
             open_tok = self.take()
             self.enter((open_tok[2], open_tok[3]))
@@ -394,10 +536,39 @@ class _Parser:
         self.error(f"unexpected {text!r}", (start, end))
 
     def call(self, name_tok):
+        """bracketed(), for the arguments of a call: the same steps with peek inlined (inside the
+        brackets a line break is skipped), and its message built only for an error."""
         _, fname, start, end = name_tok
-        self.take()  # (
-        args, close = self.bracketed((start, end), ")", f"')' to close the call to {fname}")
-        return Call(fname, args, (start, close[3]), (start, end))
+        self.i += 1  # the '(' the caller peeked
+        self.enter((start, end))
+        self.brackets += 1
+        buf, base = self.buf, self.base
+        args = []
+        while True:
+            try:
+                tok = buf[self.i - base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] == "\n":
+                tok = self.peek()
+            if tok[1] == ")":
+                break
+            args.append(self.expr())
+            try:
+                tok = buf[self.i - base]
+            except IndexError:
+                tok = self.tok(self.i)
+            if tok[1] == "\n":
+                tok = self.peek()
+            if tok[1] != ",":
+                break
+            self.i += 1
+        self.brackets -= 1
+        if tok[1] != ")":  # tok is where the arguments stopped: not a line break
+            self.expect(")", f"')' to close the call to {fname}")
+        self.i += 1
+        self.depth -= 1
+        return Call(fname, args, (start, tok[3]), (start, end))
 
     def bracketed(self, opened, closer, what):
         """Comma-separated expressions up to `closer`: a list's items or a call's arguments."""

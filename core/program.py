@@ -13,6 +13,8 @@ from .graph import (CONSTANTS, CONSTRUCTORS, MAX_AXIS, MAX_ELEMENTS, MAX_EXPONEN
 from .ops import FUNCTIONS, OPS, SYMBOLS
 from .tensor import gc_paused
 
+_PARAMS = Node("var").params  # graph's one shared, never mutated, empty dict: passed, not made per node
+
 __all__ = ["CONSTANTS", "CONSTRUCTORS", "MAX_ELEMENTS", "Node", "Program", "compile_source", "evaluate", "float_array",
            "forward", "load_library", "parse", "release_plan"]
 
@@ -65,24 +67,51 @@ class _Compiler:
             self.error(f"'{name}' is a function defined with def; it cannot be assigned", span)
 
     def expr(self, root) -> int:
-        """Post-order walk with an explicit stack; returns the node index of root."""
-        results: dict[int, int] = {}
-        stack = [(root, None)]
-        leaf = (P.Num, P.Name)
-        while stack:
-            node, kids = stack.pop()
-            if kids is None:
-                if type(node) in leaf:  # no children: emitted at once (half the nodes of a formula)
-                    results[id(node)] = self.emit(node, ())
-                    continue
-                if isinstance(node, P.Call) and node.func == "no_grad":
-                    self.no_grad_starts[id(node)] = len(self.nodes)  # its argument's nodes follow, contiguously
-                kids = self.children(node)
-                stack.append((node, kids))
-                stack.extend((k, None) for k in reversed(kids))
-                continue
-            results[id(node)] = self.emit(node, [results[id(k)] for k in kids])
-        return results[id(root)]
+        """The nodes of a syntax tree in post-order; returns the node index of root. A chain of
+        binary operators (a flat sum of 500,000 terms is that deep) is walked down its left side
+        in a loop; recursion is left for nesting the parser bounds (MAX_DEPTH): right operands,
+        arguments, unary signs. Leaves and binary operators, nearly every node of a long program,
+        are emitted inline; the rest goes through emit."""
+        kind = type(root)
+        if kind is P.Num:  # no children: emitted at once (half the nodes of a formula)
+            self.nodes.append(Node("const", None, (), _PARAMS, root.span, value=root.value, exact=root.text))
+            return len(self.nodes) - 1
+        if kind is P.Name:
+            return self.name(root)
+        if kind is P.Bin:
+            spine = []
+            while type(root) is P.Bin:
+                spine.append(root)
+                root = root.left
+            nodes, symbols, names, num, name = self.nodes, SYMBOLS, self.names, P.Num, P.Name
+            left = names.get(root.id) if type(root) is name else None  # a name read before: no call
+            if left is None:
+                left = self.expr(root)
+            for node in reversed(spine):
+                right = node.right
+                kind = type(right)
+                if kind is name:  # the leaves of expr, inline: most right operands are one
+                    right = names.get(right.id)
+                    if right is None:
+                        right = self.name(node.right)
+                elif kind is num:
+                    nodes.append(Node("const", None, (), _PARAMS, right.span, value=right.value, exact=right.text))
+                    right = len(nodes) - 1
+                else:
+                    right = self.expr(right)
+                op = symbols[node.op]
+                if op.name == "pow":
+                    self.check_exponent(op, (left, right), node.right.span)
+                nodes.append(Node("op", op, (left, right), _PARAMS, node.span))
+                left = len(nodes) - 1
+            return left
+        if kind is P.Call and root.func == "no_grad":
+            self.no_grad_starts[id(root)] = len(self.nodes)  # its argument's nodes follow, contiguously
+        args = []
+        for k in self.children(root):
+            idx = self.names.get(k.id) if type(k) is P.Name else None  # a name read before: no call
+            args.append(self.expr(k) if idx is None else idx)
+        return self.emit(root, args)
 
     def children(self, node):
         if type(node) is P.Bin:
@@ -165,6 +194,7 @@ class _Compiler:
                 self.error(f"the {pname} of {f}() is {a.text}, out of range for any array (at most "
                            f"{MAX_AXIS} dimensions)", a.span, "value")
             params[pname] = int(a.value)
+        params = params or _PARAMS  # no parameters: the one shared empty dict, as a Node's default
         self.check_exponent(op, args, node.args[-1].span)
         if f == "no_grad":  # as inside `with torch.no_grad():`, the ops written in the argument record nothing
             for k in range(self.no_grad_starts.pop(id(node)), len(self.nodes)):
@@ -202,6 +232,9 @@ class _Compiler:
         shapes = {np.shape(r) for r in rows}
         if len(shapes) != 1:
             self.error("the rows of this list have different lengths", node.span, "value")
+        if np.ndim(rows[0]) >= MAX_AXIS:  # np.array would raise ValueError
+            self.error(f"this list nests more than {MAX_AXIS} levels of brackets; an array has at most {MAX_AXIS} "
+                       "dimensions", node.span, "limit")
         return np.array(rows, dtype=np.float64)
 
 

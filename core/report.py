@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -76,15 +77,28 @@ def _node_row(program: Program, values: list, grads: dict, i: int) -> NodeRow:
 def saved(program: Program, values: list) -> dict:
     """Values the graph keeps for backward (PyTorch's saved tensors), and their bytes."""
     count, seen = 0, {}
-    for i, node in enumerate(program.nodes):
-        t = values[i]
+    # What op.saved answers depends only on the op and on which inputs require a gradient (ops.py,
+    # functions.py): asked once per kind of node, not once per node. The ops outlive this loop,
+    # so their ids stay theirs.
+    plans: dict = {}
+    for node, t in zip(program.nodes, values):
         if node.kind != "op" or not t.requires_grad:
             continue
-        for k in t.op.saved(t.parents):
-            src = t if k is None else t.parents[k]
-            count += 1
-            seen[id(src)] = np.asarray(src.value).nbytes
+        parents = t.parents
+        key = (id(t.op), *map(_requires_grad, parents))
+        which = plans.get(key)
+        if which is None:
+            which = plans[key] = tuple(t.op.saved(parents))
+        count += len(which)
+        for k in which:
+            src = t if k is None else parents[k]
+            if id(src) not in seen:
+                value = src.value
+                seen[id(src)] = value.nbytes if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value).nbytes
     return {"values": count, "bytes": int(sum(seen.values()))}
+
+
+_requires_grad = attrgetter("requires_grad")
 
 
 def _finite(v) -> bool:
