@@ -198,3 +198,22 @@ def test_a_matrix_in_the_table_is_shown_row_by_row_not_escaped():
     out = run("grad", "sum(W*W)", "--W", "[[1,2],[3,4]]", "--no-check").stdout
     assert "\\x0a" not in out
     assert "│  [[1, 2], │ [[2, 4], │" in out and "│   [3, 4]] │  [6, 8]] │" in out
+
+
+def test_the_run_pauses_the_cyclic_collector_and_gives_it_back(monkeypatch, capsys):
+    import gc
+
+    import agrad
+
+    seen = []
+    real = agrad.grad
+    monkeypatch.setattr(agrad, "grad", lambda *a, **k: (seen.append(gc.isenabled()), real(*a, **k))[1])
+    assert gc.isenabled()
+    with pytest.raises(SystemExit) as info:
+        main(["grad", "x*x", "--x", "3", "--format", "plain"])
+    assert info.value.code == 0 and seen == [False]  # paused during the run
+    assert gc.isenabled()  # and on again for the host (a test process, an embedding program)
+    with pytest.raises(SystemExit):
+        main(["grad", "x*", "--x", "3"])  # an error on the way out gives it back too
+    assert gc.isenabled()
+    capsys.readouterr()
