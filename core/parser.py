@@ -339,12 +339,7 @@ class _Parser:
         buf, base, binary, leaf_end = self.buf, self.base, _BINARY, _LEAF_END  # the window moves only between statements
         total = total_op = product = product_op = None
         while True:
-            try:
-                tok = buf[self.i - base]
-            except IndexError:
-                tok = self.tok(self.i)
-            if tok[1] == "\n" and self.brackets:
-                tok = self.peek()
+            tok = self.peek()
             operand = None
             kind = tok[0]
             if kind == "name" or kind == "num":
@@ -359,12 +354,7 @@ class _Parser:
                     tok = nxt
             if operand is None:
                 operand = self.unary()
-                try:
-                    tok = buf[self.i - base]
-                except IndexError:
-                    tok = self.tok(self.i)
-                if tok[1] == "\n" and self.brackets:
-                    tok = self.peek()
+                tok = self.peek()
             if product_op is None:
                 product = operand
             else:
@@ -385,41 +375,20 @@ class _Parser:
 
     def unary(self):
         """unary -> power -> postfix -> atom in one frame for a name, a number or a call."""
-        buf, base = self.buf, self.base  # the window moves only between statements
-        try:
-            tok = buf[self.i - base]
-        except IndexError:
-            tok = self.tok(self.i)
-        if tok[1] == "\n" and self.brackets:
-            tok = self.peek()
+        tok = self.peek()
         kind = tok[0]
         if kind == "name":
             self.i += 1
-            try:
-                nxt = buf[self.i - base]
-            except IndexError:
-                nxt = self.tok(self.i)
-            if nxt[1] == "\n" and self.brackets:
-                nxt = self.peek()
+            nxt = self.peek()
             if nxt[1] == "(":
                 node = self.call(tok)
-                try:
-                    nxt = buf[self.i - base]
-                except IndexError:
-                    nxt = self.tok(self.i)
-                if nxt[1] == "\n" and self.brackets:
-                    nxt = self.peek()
+                nxt = self.peek()
             else:
                 node = Name(tok[1], (tok[2], tok[3]))
         elif kind == "num":
             self.i += 1
             node = Num(float(tok[1]), tok[1], (tok[2], tok[3]))
-            try:
-                nxt = buf[self.i - base]
-            except IndexError:
-                nxt = self.tok(self.i)
-            if nxt[1] == "\n" and self.brackets:
-                nxt = self.peek()
+            nxt = self.peek()
         elif tok[1] in ("-", "+"):
             return self.signed()
         else:
@@ -536,30 +505,19 @@ class _Parser:
         self.error(f"unexpected {text!r}", (start, end))
 
     def call(self, name_tok):
-        """bracketed(), for the arguments of a call: the same steps with peek inlined (inside the
-        brackets a line break is skipped), and its message built only for an error."""
+        """bracketed(), for the arguments of a call (inside the brackets a line break is skipped),
+        with its message built only for an error."""
         _, fname, start, end = name_tok
         self.i += 1  # the '(' the caller peeked
         self.enter((start, end))
         self.brackets += 1
-        buf, base = self.buf, self.base
         args = []
         while True:
-            try:
-                tok = buf[self.i - base]
-            except IndexError:
-                tok = self.tok(self.i)
-            if tok[1] == "\n":
-                tok = self.peek()
+            tok = self.peek()
             if tok[1] == ")":
                 break
             args.append(self.expr())
-            try:
-                tok = buf[self.i - base]
-            except IndexError:
-                tok = self.tok(self.i)
-            if tok[1] == "\n":
-                tok = self.peek()
+            tok = self.peek()
             if tok[1] != ",":
                 break
             self.i += 1
