@@ -600,10 +600,18 @@ def _console():
 def _emit(result, fmt: str, precision: int, full: bool = False):
     from agrad.cli import render
 
-    if fmt == "json":  # orjson's bytes: indented at a terminal, compact when piped (render_json.py)
-        from agrad.cli.render_json import dumps_bytes
+    if fmt == "json":  # orjson's bytes: indented at a terminal, compact (and streamed) when piped
+        from agrad.cli import render_json
 
-        click.echo(dumps_bytes(render.result_dict(result, full=full), indent=sys.stdout.isatty()))
+        data, indent = render.result_dict(result, full=full), sys.stdout.isatty()
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text-only stream (an embedding program's): the whole document at once
+            click.echo(render_json.dumps(data, indent=indent))
+            return
+        sys.stdout.flush()  # anything written as text before goes out first
+        render_json.write(data, out, indent=indent)
+        out.write(b"\n")
+        out.flush()
     elif fmt == "plain":  # piece by piece: the text of 1e7 numbers is never one string
         for piece in render.plain_chunks(result):
             click.echo(piece, nl=False)

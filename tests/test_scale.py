@@ -111,3 +111,21 @@ def test_a_sums_spread_of_the_seed_multiplies_nothing():
     grads2 = autodiff.run_backward([loss], [np.float64(2.0)], retain_graph=True, create_graph=False, retain_grads=True)
     assert not np.shares_memory(grads2[s].value, e.value)
     assert np.array_equal(grads2[s].value, 2 * e.value)
+
+
+def test_streamed_compact_json_is_byte_for_byte_the_whole_document():
+    import io
+
+    from agrad.cli.render import result_dict
+    from agrad.cli.render_json import dumps_bytes, write
+
+    cases = [agrad.grad("sum(log(x)*y) + x[0]", x=[0.0, 1.0, -1.0, 2.0], y=[1.0, 2.0, 3.0, 4.0]),
+             agrad.grad("(x1**2 + 2*x2)**2", x1=2, x2=3, order=2),
+             agrad.grad("sum(A @ v)", A=np.arange(6.0).reshape(2, 3), v=[1.0, -1.0, 0.5], check=False)]
+    for r in cases:
+        for full in (False, True):
+            data = result_dict(r, full=full)
+            out = io.BytesIO()
+            write(data, out, indent=False)
+            assert out.getvalue() == dumps_bytes(data, indent=False)
+            assert json.loads(out.getvalue()) == json.loads(dumps(data))
