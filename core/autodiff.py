@@ -7,7 +7,6 @@ import numpy as np
 
 from .errors import AgradError, shape_text
 from .ops import OPS
-from . import tensor
 from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode, quiet_numpy
 
 
@@ -96,26 +95,26 @@ def run_backward(roots, seeds, *, retain_graph: bool, create_graph: bool, stop=(
         s = next(iter(grads.values()))
         if (seeds[0] is None and len(roots) == 1) or _all_ones(s.value):  # no seed: seed_for made a 1
             unit = [s]
-    outer_unit, _state["unit"] = _state["unit"], unit
+    outer_unit, _state.unit = _state.unit, unit
     try:
         return _backward_loop(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,
                               retain_grads=retain_grads)
     finally:
-        _state["unit"] = outer_unit
+        _state.unit = outer_unit
 
 
 def _backward_loop(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -> dict:
-    before = _state["grad"]
-    _state["grad"] = create_graph
+    before = _state.grad
+    _state.grad = create_graph
     try:
-        if _state["quiet"] and not gc.isenabled():  # a caller's loop (a descent) holds both already
+        if _state.quiet and not gc.isenabled():  # a caller's loop (a descent) holds both already
             return _walk(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,
                          retain_grads=retain_grads)
         with quiet_numpy(), gc_paused():  # non-finite results are reported per node
             return _walk(order, grads, stop_ids, retain_graph=retain_graph, create_graph=create_graph,
                          retain_grads=retain_grads)
     finally:
-        _state["grad"] = before
+        _state.grad = before
 
 
 def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -> dict:
@@ -159,8 +158,8 @@ def _walk(order, grads, stop_ids, *, retain_graph, create_graph, retain_grads) -
                     owned.add(id(gi))
             elif (id(prev) in owned and _private(prev.value)
                   and np.result_type(prev.value, gi.value) == prev.value.dtype):
-                if tensor._trace is not None:
-                    tensor._trace.add_into(prev, gi)
+                if _state.trace is not None:
+                    _state.trace.add_into(prev, gi)
                 np.add(prev.value, gi.value, out=prev.value)
             else:
                 grads[p] = prev + gi

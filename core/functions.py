@@ -258,7 +258,7 @@ def _coarse_vjps(d: Definition, n: int) -> tuple:
         hit = state.get("refs")
         if hit is not None and hit[0] is out and hit[1] is g:
             return state["grads"]
-        create = _state["grad"]
+        create = _state.grad
         with grad_mode(True):
             if create:  # one view per input: the recomputed body hangs from the real inputs, and an input
                 # passed twice (f(x, x)) still gets one gradient per position

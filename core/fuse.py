@@ -82,7 +82,7 @@ def _make_op(steps) -> Op:
     def vjp(g, out, x):
         from .autodiff import run_backward
 
-        create = _state["grad"]
+        create = _state.grad
         with grad_mode(True):
             local = x if create else Tensor(x.value, requires_grad=True)
             t = run(local)

@@ -126,7 +126,7 @@ def evaluate(program: Program, leaves: dict, dtype, keep=None, release=None) -> 
     is time, since every array that cannot reuse freed memory faults in fresh pages."""
     if release is None and keep is not None:
         release = _known_plan(program, keep)
-    if _state["quiet"] and not gc.isenabled():  # a caller's loop (a descent) holds both already
+    if _state.quiet and not gc.isenabled():  # a caller's loop (a descent) holds both already
         return _run(program, leaves, dtype, release)
     with quiet_numpy(), gc_paused():  # nan/inf are reported per node afterwards, not as warnings
         return _run(program, leaves, dtype, release)
@@ -139,7 +139,7 @@ def _run(program: Program, leaves: dict, dtype, release) -> list:
     if type(release) is ReleasePlan:
         # Which nodes are recorded, and so what their rules save, follows from grad mode and from
         # which leaves require a gradient alone: learnt once per pattern, not per node per pass.
-        pattern = (_state["grad"], tuple([leaves[n].requires_grad for n in program.variables]))
+        pattern = (_state.grad, tuple([leaves[n].requires_grad for n in program.variables]))
         learnt = release.pruned.get(pattern)
         if learnt is not None:
             plan, saved = learnt, None

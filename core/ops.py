@@ -87,7 +87,7 @@ def _expand(g: Tensor, shape, axis) -> Tensor:
     """A reduction's gradient, spread back over the reduced axis."""
     if axis is None and g.value.shape == ():  # a full reduction: a scalar broadcasts to any shape as it is
         out = broadcast_to(g, shape=shape)
-        units = _unit["unit"]
+        units = _unit.unit
         if units is not None and any(g is u for u in units):
             units.append(out)  # ones too: a loss's sum(...) hands them to every term
         return out
@@ -369,7 +369,7 @@ def _unit_times(a, b):
     identity, never by looking at values (which a replayed pass could not redo)."""
     if type(b) is not Tensor:
         b = const(b, a)
-    units = _unit["unit"]
+    units = _unit.unit
     if units is not None:
         for unit in units:
             if a is unit or b is unit:

@@ -15,13 +15,12 @@ computed from them. What is computed from constants alone is computed once, whil
 """
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 
 import numpy as np
 
-from . import tensor
 from .ops import OPS
+from .tensor import _state
 
 
 def _add_into(a, b):
@@ -34,9 +33,9 @@ class Recorder:
     in-place sums call it) and keeps its numpy calls as steps over numbered slots."""
 
     def __init__(self, leaves):
-        self.thread = threading.get_ident()  # another thread's ops are not this pass's
-        self._slot: dict[int, int] = {}  # id(Tensor) -> slot
-        self._held: list = []  # every Tensor seen, so that no id is reused while recording
+        # Tensors are known by their creation number (unique, unlike an id once a Tensor is
+        # freed): holding them would keep every gradient of the pass alive until its end
+        self._slot: dict[int, int] = {}  # Tensor.seq -> slot
         self.variable: list[bool] = []  # slot -> does its value change between passes
         self.values: list = []  # slot -> the value of a constant slot
         self.steps: list = []  # (numpy function, input slots, params, output slot)
@@ -45,19 +44,18 @@ class Recorder:
 
     def _new(self, t, variable: bool) -> int:
         s = len(self.variable)
-        self._slot[id(t)] = s
-        self._held.append(t)
+        self._slot[t.seq] = s
         self.variable.append(variable)
         self.values.append(None if variable else t.value)
         return s
 
     def slot(self, t) -> int:
         """t's slot; a Tensor not made by a recorded op is a constant (a literal, data, a rule's number)."""
-        s = self._slot.get(id(t))
+        s = self._slot.get(t.seq)
         return self._new(t, False) if s is None else s
 
     def apply(self, op, inputs, params, out) -> None:
-        if self.why is not None or threading.get_ident() != self.thread:
+        if self.why is not None:
             return
         ins = tuple([self.slot(t) for t in inputs])
         if not any(self.variable[s] for s in ins):
@@ -68,23 +66,16 @@ class Recorder:
             self.steps.append((op.fwd, ins, params or None, self._new(out, True)))
 
     def peek(self, t) -> None:
-        if threading.get_ident() != self.thread:
-            return
-        s = self._slot.get(id(t))
+        s = self._slot.get(t.seq)
         if s is not None and self.variable[s] and self.why is None:
             self.why = "a derivative rule looks at a value that changes between passes (a mask or a branch)"
 
     def same(self, new, src) -> None:
         """`new` holds src's value (a read-only view of it)."""
-        if threading.get_ident() != self.thread:
-            return
-        self._slot[id(new)] = self.slot(src)
-        self._held.append(new)
+        self._slot[new.seq] = self.slot(src)
 
     def add_into(self, target, g) -> None:
         """The backward loop is about to add g into target's value in place."""
-        if threading.get_ident() != self.thread:
-            return
         s, gs = self.slot(target), self.slot(g)
         if self.variable[s]:
             self.steps.append((_add_into, (s, gs), None, s))
@@ -143,15 +134,18 @@ class Replay:
 
 @contextmanager
 def recording(leaves):
-    """Record the pass run inside the block; `leaves` are the Tensors whose values will change."""
-    if tensor._trace is not None:
-        raise RuntimeError("a pass is already being recorded")
+    """Record the pass this thread runs inside the block; `leaves` are the Tensors whose values
+    will change. Inside another recording nothing is recorded (the pass is not replayable)."""
     rec = Recorder(leaves)
-    tensor._trace = rec
+    if _state.trace is not None:
+        rec.why = "another pass is being recorded"
+        yield rec
+        return
+    _state.trace = rec
     try:
         yield rec
     finally:
-        tensor._trace = None
+        _state.trace = None
 
 
 def same_values(a: list, b: list) -> bool:

@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import gc
 import itertools
+import threading
 import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
-# unit: the all-ones gradients of the running backward pass (its seed, and a full reduction's
-# spread of it), or None (autodiff, ops._unit_times)
-_state = {"grad": True, "unit": None, "quiet": False}
+class _State(threading.local):
+    """The engine's modes, per thread as PyTorch's grad mode is: one thread's backward pass
+    (grad mode off) must not stop another thread's forward pass from recording its graph."""
+
+    def __init__(self):
+        self.grad = True  # record graphs (grad mode)
+        self.unit = None  # the all-ones gradients of the running backward pass: its seed and a
+        # full reduction's spread of it (autodiff, ops._unit_times), or None
+        self.quiet = False  # inside quiet_numpy
+        self.trace = None  # the replay.Recorder of a pass being recorded for replay, or None
+
+
+_state = _State()
 _seq = itertools.count()  # creation order: a node is always created after its inputs
-_trace = None  # the replay.Recorder of a pass being recorded for replay, else None
 
 
 class quiet_numpy:
@@ -28,7 +38,7 @@ class quiet_numpy:
     __slots__ = ("_err", "_warn")
 
     def __enter__(self):
-        if _state["quiet"]:
+        if _state.quiet:
             self._err = None
             return None
         self._err = np.errstate(all="ignore")
@@ -36,12 +46,12 @@ class quiet_numpy:
         self._warn = warnings.catch_warnings()
         self._warn.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
-        _state["quiet"] = True
+        _state.quiet = True
         return None
 
     def __exit__(self, *exc):
         if self._err is not None:
-            _state["quiet"] = False
+            _state.quiet = False
             try:
                 self._warn.__exit__(*exc)
             finally:
@@ -70,12 +80,12 @@ class gc_paused:
 @contextmanager
 def grad_mode(enabled: bool):
     """Record graph (enabled) or compute plain values (disabled), like torch.set_grad_enabled."""
-    before = _state["grad"]
-    _state["grad"] = enabled
+    before = _state.grad
+    _state.grad = enabled
     try:
         yield
     finally:
-        _state["grad"] = before
+        _state.grad = before
 
 
 class Tensor:
@@ -140,7 +150,7 @@ def apply(op, inputs: tuple, params: dict | None = None) -> Tensor:
     out.grad = out.name = None
     out.freed = False
     out.seq = next(_seq)
-    if needs and _state["grad"] and op.vjp is not None:
+    if needs and _state.grad and op.vjp is not None:
         out.requires_grad = True
         out.op = op
         out.parents = inputs
@@ -150,8 +160,9 @@ def apply(op, inputs: tuple, params: dict | None = None) -> Tensor:
         out.op = None
         out.parents = ()
         out.params = None
-    if _trace is not None:
-        _trace.apply(op, inputs, params, out)
+    trace = _state.trace
+    if trace is not None:
+        trace.apply(op, inputs, params, out)
     return out
 
 
@@ -159,8 +170,8 @@ def peek(t: Tensor):
     """t's value, read by a derivative rule to decide something (a mask, a branch) rather than to
     compute with ops. A pass being recorded for replay cannot replay such a decision if t changes
     between passes (replay.py), so rules read values only through here."""
-    if _trace is not None:
-        _trace.peek(t)
+    if _state.trace is not None:
+        _state.trace.peek(t)
     return t.value
 
 
@@ -172,8 +183,8 @@ def view_of(src: Tensor) -> Tensor:
         v = v.view()
         v.flags.writeable = False
     out = Tensor(v)
-    if _trace is not None:
-        _trace.same(out, src)
+    if _state.trace is not None:
+        _state.trace.same(out, src)
     return out
 
 

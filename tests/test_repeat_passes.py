@@ -109,18 +109,18 @@ def test_spread_is_broadcast_to(value, shape):
 def test_quiet_numpy_and_gc_paused_restore_what_they_found():
     before = np.geterr()
     with quiet_numpy():
-        assert _state["quiet"] and np.geterr()["invalid"] == "ignore"
+        assert _state.quiet and np.geterr()["invalid"] == "ignore"
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             with quiet_numpy():  # nested: nothing changes, nothing is restored early
                 pass
-            assert _state["quiet"]
+            assert _state.quiet
         np.log(np.array([-1.0]))
-    assert not _state["quiet"] and np.geterr() == before
+    assert not _state.quiet and np.geterr() == before
     with pytest.raises(ZeroDivisionError):
         with quiet_numpy():
             1 / 0
-    assert not _state["quiet"] and np.geterr() == before
+    assert not _state.quiet and np.geterr() == before
     assert gc.isenabled()
     with gc_paused():
         assert not gc.isenabled()

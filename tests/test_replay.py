@@ -153,3 +153,50 @@ def test_another_threads_ops_are_not_part_of_the_recorded_pass():
         assert rec.steps == []
         apply(OPS["mul"], (w, w))  # this thread's: recorded
     assert [fn.__name__ for fn, *_ in rec.steps] == ["mul"]
+
+
+def test_a_recording_inside_a_recording_records_nothing_and_says_why():
+    from agrad.ops import OPS
+    from agrad.tensor import apply
+
+    w = Tensor(np.float64(2.0), requires_grad=True)
+    with replay.recording([w]) as outer:
+        with replay.recording([w]) as inner:
+            apply(OPS["mul"], (w, w))
+        assert inner.finish([]) is None and inner.why
+        apply(OPS["sin"], (w,))
+    assert [fn.__name__ for fn, *_ in outer.steps] == ["mul", "sin"]  # the outer one saw both
+
+
+def test_descents_in_threads_at_once_give_each_its_own_numbers():
+    # grad mode, the unit seed and the recorder are per thread: one thread's backward pass
+    # (grad mode off) must not stop another's forward pass from recording its graph
+    import sys
+    import threading
+
+    import agrad
+
+    problems = [("mean((w*X + b - Y)**2)", {"w": 0.0, "b": 0.0}), ("sum((relu(v - 1) - 2)**2)", {"v": [0.5, 1.5, 3.0]}),
+                ("sum(sin(v)*w) + w**2", {"v": [0.1, 0.2, 0.3], "w": 1.0}), ("(1 - a)**2 + 10*(c - a**2)**2", {"a": -1.0, "c": 1.0})]
+    x = np.linspace(-1, 1, 200)
+    data = {"X": x, "Y": 3 * x - 2}
+
+    def run(src, start):
+        at = {**start, **{k: v for k, v in data.items() if k in src}}
+        return agrad.descend(src, at=at, wrt=list(start), optimizer="adam", lr=0.01, steps=150, check=False).losses
+
+    alone = [run(*p) for p in problems]
+    got = [[] for _ in problems]
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns every few bytecodes
+    try:
+        threads = [threading.Thread(target=lambda k=k: [got[k].append(run(*problems[k])) for _ in range(3)])
+                   for k in range(len(problems))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(before)
+    for k in range(len(problems)):
+        assert len(got[k]) == 3 and all(np.array_equal(g, alone[k]) for g in got[k]), problems[k][0]
