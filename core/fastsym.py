@@ -87,10 +87,8 @@ def exact(v):
     f = float(v)
     if f.is_integer():
         return se.Integer(int(f))
-    if not math.isfinite(f):
-        from . import symbolic as S
-
-        return _se_number(S.exact(f))
+    if not math.isfinite(f):  # symbolic.exact's nan/oo, made here (symengine cannot convert SymPy's oo)
+        return se.nan if math.isnan(f) else (se.oo if f > 0 else -se.oo)
     fr = Fraction(repr(f))
     return se.Integer(fr.numerator) / se.Integer(fr.denominator)
 
@@ -314,7 +312,7 @@ def to_sympy(e, memo: dict):
     import sympy as sp
 
     def make(node, a):
-        if not node.args:
+        if not node.args or node.is_Number:  # oo, -oo and zoo have args, (1,), (-1,), (0,)
             return sp.Symbol(node.name, real=True) if isinstance(node, se.Symbol) else node._sympy_()
         if isinstance(node, se.Add):
             return sp.Add(*a)

@@ -75,8 +75,10 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
         ders, method, graph_nodes = derivatives(problem, run)
         finish = dict(method=method, graph_nodes=graph_nodes, paths=paths, explain=explain, latex=latex,
                       intermediates=intermediates)
-        if not options.check:  # the result is made inside this pause: with the collector resumed in
-            from .tolerance import resolve  # between, one allocation sets off a walk over the whole graph
+        # without a check the result is made inside this pause: with the collector resumed in
+        # between, one allocation sets off a walk over the whole graph
+        if not options.check:
+            from .tolerance import resolve
 
             verdict = Check("off", "check=False", *resolve(problem.dtype, options.rtol, options.atol))
             return _result(problem, run, ders, verdict, **finish)

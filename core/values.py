@@ -185,6 +185,9 @@ def _load_npy(path: str, what: str) -> np.ndarray:
             raise
         except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
             raise AgradError(f"{what}: {shown} is not a valid .npy file ({_first_line(exc)})", kind="binding") from None
+        if not all(type(n) is int and n >= 0 for n in shape):  # np.empty would raise on (-1,) or (True, 2)
+            raise AgradError(f"{what}: {shown} is not a valid .npy file (its header's shape {shape!r} is not "
+                             f"whole numbers >= 0)", kind="binding")
         count = math.prod(shape)
         if count > MAX_ELEMENTS:
             raise AgradError(f"{what}: {shown} declares {count:,} elements (shape {tuple(shape)}), over the limit "

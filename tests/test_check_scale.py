@@ -64,7 +64,11 @@ def test_symengine_and_sympy_alone_agree_on_a_matrix_expression(monkeypatch):
 
 def _values(exprs, syms, point, monkeypatch, cse: bool):
     monkeypatch.setattr(F, "CSE_FROM", -1 if cse else 10 ** 12)
-    return F.values30(syms, exprs, point)
+    shared = F.shared_parts(exprs)
+    assert (shared is not None) == cse  # the shared path is taken exactly when asked for
+    if cse:
+        assert shared[0]  # and there is a part to share
+    return F.values30(syms, exprs, point, shared)
 
 
 def test_shared_subexpressions_give_the_same_values_as_entry_by_entry(monkeypatch):
@@ -143,3 +147,16 @@ def test_float64_values_fall_back_to_lambdify_where_a_shared_part_divides_by_zer
     point = [0.5, 0.5]
     got = F.values64([x, y], exprs, point, se.cse(exprs))
     assert np.array_equal(got, F.values64([x, y], exprs, point), equal_nan=True)
+
+
+def test_a_held_matrix_with_inf_or_nan_is_checked_not_skipped():
+    # symengine could not convert SymPy's oo: the check of a held tensor holding inf was skipped
+    rng = np.random.default_rng(0)
+    for bad in (np.inf, -np.inf, np.nan):
+        A, x = rng.normal(size=(12, 12)), rng.normal(size=12)
+        A[3, 4] = bad
+        r = agrad.grad("sum((A @ x)**2)", A=A, x=x, wrt="x")
+        assert r.check.status != "skipped", (bad, r.check.reason)
+        assert "AttributeError" not in r.check.reason
+        want = "nan" if np.isnan(bad) else ("oo" if bad > 0 else "-oo")
+        assert str(F.exact(bad)) == want == str(S.exact(bad))  # symbolic.exact's number, made in symengine

@@ -100,6 +100,24 @@ def test_a_float64_npy_is_read_into_one_array_without_a_copy(tmp_path):
     assert peak < 1.2 * v.nbytes  # was 2x: the file's bytes, then astype's copy of them
 
 
+@pytest.mark.parametrize("shape", ["(-1,)", "(-1, -2)", "(True, 2)"])
+def test_an_npy_header_with_a_shape_that_is_no_shape_is_refused_with_exit_2(tmp_path, shape):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from agrad.cli.main import cli
+
+    np.save(tmp_path / "h.npy", np.arange(2.0))
+    data = (tmp_path / "h.npy").read_bytes()
+    head = data[10:data.index(b"\n") + 1]
+    new = head.replace(b"(2,)", shape.encode())
+    new = new[:-1].ljust(len(head) - 1) + b"\n"  # the header keeps its length: the data follows at 64
+    (tmp_path / "h.npy").write_bytes(data[:10] + new + data[10 + len(head):])
+    r = CliRunner().invoke(cli, ["grad", "sum(x)", "--x", f"@{tmp_path / 'h.npy'}", "--no-check"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "is not a valid .npy file (its header's shape" in r.output
+
+
 def test_a_truncated_npy_is_still_refused(tmp_path):
     import numpy as np
 
@@ -188,7 +206,8 @@ def test_write_npz_makes_the_archive_np_savez_makes(tmp_path):
             assert zo.getinfo(name).compress_type == zipfile.ZIP_STORED
 
 
-def test_write_npz_refuses_objects_as_np_savez_does(tmp_path):
+def test_write_npz_refuses_object_arrays(tmp_path):
+    # np.savez would pickle them; agrad never saves one, and its files load without allow_pickle
     import numpy as np
 
     from agrad.cli.npz import write_npz
