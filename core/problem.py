@@ -147,6 +147,8 @@ def validate(program: Program, values: dict, o: Options) -> list:
     validate_timeout(o.check_timeout)
     if o.jacobian and (o.order > 1 or o.hessian):
         raise AgradError("jacobian=True gives first derivatives; use order= or hessian=True without it", kind="usage")
+    if o.hessian and not wrt:
+        raise AgradError("hessian=True needs a variable to differentiate by, and wrt= names none", kind="usage")
     return wrt
 
 

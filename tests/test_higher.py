@@ -122,3 +122,12 @@ def test_large_hessians_and_jacobians_are_bounded():
     assert r.exit_code == 2 and "--jacobian of an output with 20,000 elements" in r.stderr
     d = json.loads(run("sum(w*w*w)", "--w", "[1, 2]", "--hessian", "--json").stdout)
     assert d["hessian"]["matrix"] == [[6.0, 0.0], [0.0, 12.0]]
+
+
+def test_a_hessian_by_no_variable_is_a_usage_error_not_a_traceback():
+    for args in (("1", "--hessian", "--wrt", ""), ("x*x", "--x", "1", "--hessian", "--wrt", "")):
+        r = run(*args)
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        assert "--hessian needs a variable to differentiate by, and --wrt names none" in r.stderr
+    with pytest.raises(agrad.UsageError, match="hessian=True needs a variable"):
+        agrad.hessian("x*x", x=1.0, wrt=[])
