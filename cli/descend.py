@@ -5,13 +5,12 @@ the result (cli/render_descend.py) and the loss curve (cli/plot.py). No differen
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 
 import click
 
-from agrad.cli.main import (EXIT_FAILED, EXIT_INPUT, EXIT_OK, BindingCommand, _bindings, _console, _errors,
+from agrad.cli.main import (EXIT_FAILED, EXIT_OK, BindingCommand, _bindings, _console, _errors,
                             _force_option, _read_expr)
 
 DESCEND_HELP = """Minimize the scalar EXPR over the parameters --wrt, from their bound values.

@@ -16,7 +16,6 @@ A call of a user function compiles to ONE graph node whose Op is built here, per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from . import parser as P
 from .errors import AgradError, shape_text
 from .ops import FUNCTIONS, OPS, Op
 from .graph import CONSTANTS, CONSTRUCTORS, Node, Program, evaluate
-from .tensor import Tensor, _state, apply, const, gc_paused, grad_mode
+from .tensor import Tensor, _state, apply, const, grad_mode
 
 MAX_PARAMS = 32
 MAX_LIB_FILES = 100

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+
 class _State(threading.local):
     """The engine's modes, per thread as PyTorch's grad mode is: one thread's backward pass
     (grad mode off) must not stop another thread's forward pass from recording its graph."""

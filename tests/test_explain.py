@@ -4,7 +4,6 @@ over paths equal to the gradient."""
 import json
 import math
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
