@@ -132,6 +132,8 @@ def jacobian_of(y: np.ndarray, syms: np.ndarray) -> np.ndarray:
 
 
 CSE_FROM = 50_000  # ops of the expressions written out: from there on, shared parts are evaluated once
+CSE_WIDEST = 1_000  # terms of one sum: symengine's cse compares a sum's terms pairwise (mean((X @ w - Y)**2)
+# over 3,000 rows: 10 s of cse, 2 s without), so past this the entries are evaluated one by one
 
 
 def shared_parts(exprs: list):
@@ -139,10 +141,25 @@ def shared_parts(exprs: list):
     enough for it to pay: d/dx_j of sum((A @ x)**2) holds all 100 rows of A @ x, and substituting
     into each entry evaluated them 100 times. Below CSE_FROM ops written out (count_ops: C++,
     microseconds) cse costs about what it saves (2,000 entries of 5 ops: +0.07 s): None."""
-    if not exprs or se.count_ops(*exprs) <= CSE_FROM:
+    if not exprs or se.count_ops(*exprs) <= CSE_FROM or _has_wide_sum(exprs, CSE_WIDEST):
         return None
     reps, reduced = se.cse(exprs)
     return (reps, reduced) if reps else None
+
+
+def _has_wide_sum(exprs: list, limit: int) -> bool:
+    """Whether a sum of more than `limit` terms is in the expressions (each shared part visited once)."""
+    seen, stack = set(), list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        args = e.args
+        if len(args) > limit and isinstance(e, se.Add):
+            return True
+        stack.extend(args)
+    return False
 
 
 def values30(symbols: list, exprs: list, point: list, shared=None) -> list:
