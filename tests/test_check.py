@@ -155,3 +155,25 @@ def test_a_subgradient_between_curved_one_sided_slopes_is_a_kink_not_a_failure(s
     # one-sided differences of a curved function are off by ~h f''/2 from the slopes: still a kink
     r = agrad.grad(src, x=0.0)
     assert r.check.status == "ok" and [i.verdict for i in r.check.items] == ["kink"]
+
+
+def test_a_tie_that_float_rounding_split_is_a_kink_and_a_true_gap_is_not():
+    # sin(pi) is 1.2e-16 in float64 and 0 to SymPy: maximum(x, sin(pi)) at x = 0 is a tie
+    # within rounding, so AD's 0 is PyTorch's side of a kink, held to the one-sided derivatives
+    r = agrad.grad("maximum(x, sin(pi))", x=0.0)
+    (item,) = r.check.items
+    assert r.check.status == "ok" and item.verdict == "kink" and float(item.ad) == 0.0
+    assert "left derivative 0, right derivative 1" in item.note
+    # a gap far past rounding is no tie: the ordinary derivative, checked as usual
+    r = agrad.grad("maximum(x, 1e-6)", x=0.0)
+    assert r.check.status == "ok" and r.check.items[0].verdict == "ok"
+    r = agrad.grad("abs(x - sin(pi))", x=0.0)
+    assert r.check.items[0].verdict == "kink"
+
+
+def test_a_near_tie_does_not_excuse_a_rule_outside_the_one_sided_derivatives(monkeypatch):
+    from agrad import ops
+
+    monkeypatch.setattr(ops, "_wins", lambda a, b: np.where(a > b, 1.0, 3.0))  # a broken maximum rule
+    r = agrad.grad("maximum(x, sin(pi))", x=0.0)
+    assert r.check.status == "failed" and r.check.items[0].verdict == "mismatch"
