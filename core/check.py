@@ -30,8 +30,7 @@ def kink_nodes(program, values, deps, rtol: float = 0.0, atol: float = 0.0) -> l
     in float64 and 0 to SymPy) is a tie. Derivatives there follow PyTorch's conventions, and
     are held to the one-sided derivatives. `deps`: variable_sets(program)."""
     def near(a, b):
-        with np.errstate(invalid="ignore"):
-            return (a == b) | (np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b)))  # ==: infinities
+        return near_tie(a, b, rtol, atol)
 
     hits, live = [], gradient_paths(program)
     for i, node in enumerate(program.nodes):
@@ -53,6 +52,12 @@ def kink_nodes(program, values, deps, rtol: float = 0.0, atol: float = 0.0) -> l
         if hit:
             hits.append(i)
     return hits
+
+
+def near_tie(a, b, rtol: float, atol: float):
+    """Where a and b are equal within the check's tolerance (== too: equal infinities)."""
+    with np.errstate(invalid="ignore"):
+        return (a == b) | (np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b)))
 
 
 def gradient_paths(program) -> list[bool]:

@@ -212,8 +212,10 @@ def _kink_points(program, flat, dtype, n) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     if not any(node.kind == "op" and node.op.kink for node in program.nodes):
         return out
-    from .check import variable_sets
+    from .check import near_tie, variable_sets
+    from .tolerance import tolerances
 
+    rtol, atol = tolerances(dtype)
     deps = variable_sets(program)
     with quiet_numpy():
         leaves = {name: Tensor(v) for name, v in flat.items()}
@@ -223,11 +225,11 @@ def _kink_points(program, flat, dtype, n) -> np.ndarray:
                 continue
             args = [np.broadcast_to(np.asarray(values[j].value), (n,)) for j in node.args]
             if node.op.name in ("abs", "relu"):
-                out |= args[0] == 0
+                out |= near_tie(args[0], 0, rtol, atol)
             elif node.op.name in ("maximum", "minimum"):
-                out |= args[0] == args[1]
+                out |= near_tie(args[0], args[1], rtol, atol)
             elif node.op.name == "pow" and deps[node.args[1]]:
-                out |= args[0] == 0
+                out |= near_tie(args[0], 0, rtol, atol)
     return out
 
 

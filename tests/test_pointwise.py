@@ -122,3 +122,10 @@ def test_docstring_examples_run():
 
     failures, tried = doctest.testmod(points)
     assert tried > 0 and failures == 0
+
+
+def test_a_tie_that_float_rounding_split_is_a_kink_point_by_point_too():
+    r = agrad.pointwise("maximum(x, sin(pi))", x=[0.0, 1.0, -1.0])
+    (item,) = r.check.items
+    assert r.check.status == "ok" and (item.kinks, item.mismatches) == (1, 0)
+    np.testing.assert_array_equal(r.derivatives["x"], [0.0, 1.0, 0.0])
