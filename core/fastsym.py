@@ -16,9 +16,15 @@ se = None  # symengine, once imported: the import alone costs ~90 ms, so only bi
 
 
 def _se_number(v):
-    """A symengine object from a number or a SymPy object; text is refused, never parsed."""
-    if isinstance(v, (str, bytes)):
-        raise TypeError("the check never converts text")
+    """A symengine object from a number or a SymPy object. Only those reach symengine's converter,
+    which would parse text (or an object it converts through its text): anything else is refused."""
+    if isinstance(v, se.Basic):
+        return v
+    if not isinstance(v, (int, float, np.number, np.bool_)):
+        import sympy
+
+        if not isinstance(v, sympy.Basic):
+            raise TypeError(f"the check converts numbers and expressions only, not {type(v).__name__}")
     return se.sympify(v)
 
 

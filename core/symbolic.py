@@ -56,11 +56,15 @@ _serial = itertools.count()
 
 
 def to_sympy(v):
-    """A SymPy object from a number or an expression object (SymPy, symengine): strict, so text is
-    refused, never parsed (SymPy's converter evals a string)."""
-    if isinstance(v, (str, bytes)):
-        raise TypeError("the check never converts text")
-    return sp.sympify(v, strict=True)
+    """A SymPy object from a number or an expression object (SymPy, symengine). Only numbers reach
+    SymPy's converter, and strictly (it evals a string): anything else is refused."""
+    if isinstance(v, sp.Basic):
+        return v
+    if type(v).__module__.startswith("symengine") and hasattr(v, "_sympy_"):
+        return v._sympy_()  # what sympify does with it
+    if isinstance(v, (int, float, np.number, np.bool_)):
+        return sp.sympify(v, strict=True)
+    raise TypeError(f"the check converts numbers and expressions only, not {type(v).__name__}")
 
 
 def _internal(shown: str) -> str:

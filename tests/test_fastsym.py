@@ -16,7 +16,6 @@ def _big():
 
 
 def test_big_program_goes_through_symengine_and_agrees(monkeypatch):
-    pytest.importorskip("symengine")
     calls = []
     real = F.check
     monkeypatch.setattr(F, "check", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -30,7 +29,6 @@ def test_big_program_goes_through_symengine_and_agrees(monkeypatch):
 
 
 def test_without_symengine_sympy_gives_the_same_verdict_and_formulas(monkeypatch):
-    pytest.importorskip("symengine")
     fast = _big()
     monkeypatch.setattr(F, "_symengine", lambda: None)  # as where symengine is not installed
     slow = _big()
@@ -41,7 +39,6 @@ def test_without_symengine_sympy_gives_the_same_verdict_and_formulas(monkeypatch
 
 
 def test_a_wrong_value_still_fails_on_the_symengine_path(monkeypatch):
-    pytest.importorskip("symengine")
     r = _big()
     wrong = {("x",): np.asarray(r.gradients["x"]) + 1e-6, ("y",): np.asarray(r.gradients["y"])}
     real = C.against_sympy
@@ -62,3 +59,27 @@ def test_an_astronomically_long_formula_is_refused_at_once():
     assert r.check.status == "skipped" and r.check.seconds < 0.5
     assert r.check.reason.startswith("the derivative's formula written out would have about ")
     assert r.check.reason.endswith("SymPy is asked for at most 400,000")
+
+
+def test_the_converters_take_numbers_and_expressions_and_refuse_everything_else():
+    import symengine as se
+    import sympy as sp
+
+    from agrad import fastsym as F
+    from agrad import symbolic as S
+
+    F._symengine()
+
+    class Sneaky:  # an object a converter might turn into text and parse
+        def __str__(self):
+            return "__import__('os').getcwd()"
+
+    for bad in ("x + 1", b"x", Sneaky(), [1, 2], None):
+        with pytest.raises(TypeError, match="numbers and expressions only"):
+            S.to_sympy(bad)
+        with pytest.raises(TypeError, match="numbers and expressions only"):
+            F._se_number(bad)
+    x = sp.Symbol("x")
+    for good in (3, 2.5, np.float64(0.1), np.int64(-4), x + 1, se.Symbol("y") * 2):
+        assert S.to_sympy(good) == sp.sympify(good, strict=True)
+        assert F._se_number(good) == se.sympify(good)
