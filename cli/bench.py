@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agrad.cli.main import (EXIT_CODES, EXIT_FAILED, EXIT_OK, BindingCommand, _bindings, _console, _errors,
-                            _function_options, _read_expr, _wrt_list, cli)
+                            _function_options, _read_expr, _wrt_list, cli, emit_json)
 
 BENCH_HELP = f"""Time forward + backward of several programs side by side, as %timeit.
 
@@ -51,12 +51,9 @@ def bench_cmd(ctx, exprs, var, wrt, runs, min_time, as_json, lib_files, seed):
 
         res = agrad.bench([_read_expr(e) for e in exprs], at=_bindings(ctx, var), wrt=_wrt_list(wrt), runs=runs,
                           min_time=min_time, lib=lib_files or None, seed=seed)
-    from agrad.cli import render
-
     if as_json:
-        click.echo(render.to_json({"variants": res.rows, "wrt": res.wrt, "agree": res.ok,
-                                   "disagreements": res.disagreements, "rtol": res.rtol, "atol": res.atol,
-                                   "random_seed": res.random_seed, "ok": res.ok}))
+        emit_json({"variants": res.rows, "wrt": res.wrt, "agree": res.ok, "disagreements": res.disagreements,
+                   "rtol": res.rtol, "atol": res.atol, "random_seed": res.random_seed, "ok": res.ok})
     else:
         _render(res, _console())
     ctx.exit(EXIT_OK if res.ok else EXIT_FAILED)

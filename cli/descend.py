@@ -11,7 +11,7 @@ import time
 import click
 
 from agrad.cli.main import (EXIT_FAILED, EXIT_OK, BindingCommand, _bindings, _console, _errors,
-                            _force_option, _read_expr)
+                            _force_option, _read_expr, emit_json)
 
 DESCEND_HELP = """Minimize the scalar EXPR over the parameters --wrt, from their bound values.
 
@@ -156,8 +156,7 @@ def descend_cmd(ctx, expr, var, wrt, optimizer, lr, steps, tol, every, plot, plo
     from agrad.cli import render_descend as R
 
     if fmt == "json":
-        click.echo(__import__("json").dumps(R.result_dict(result, wrt_default=wrt_default), indent=2,
-                                            ensure_ascii=False))
+        emit_json(R.result_dict(result, wrt_default=wrt_default))
     elif fmt == "csv":
         click.echo(R.to_csv(result), nl=False)
     else:

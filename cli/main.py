@@ -178,7 +178,7 @@ def _pointwise(ctx, fmt, precision, options: dict):
         if o["plot"]:
             rp.plot_series(result)  # refuses before anything is printed
     if fmt == "json":
-        click.echo(render_pointwise_json(result))
+        emit_json(rp.pointwise_dict(result))
     elif fmt == "csv":
         click.echo(rp.to_csv(result), nl=False)
     else:
@@ -187,13 +187,6 @@ def _pointwise(ctx, fmt, precision, options: dict):
         if o["plot"]:
             rp.terminal(result, console)
     ctx.exit(EXIT_OK if result.ok else EXIT_FAILED)
-
-
-def render_pointwise_json(result) -> str:
-    from agrad.cli import render_pointwise as rp
-    from agrad.cli.render import to_json
-
-    return to_json(rp.pointwise_dict(result))
 
 
 def _pictures_after(result, fmt, precision, pictures):
@@ -430,8 +423,7 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
         with _errors("json" if as_json else "table"):
             write_atomic(junit, render.junit_xml(results, file_errors), force=force)
     if as_json:
-        click.echo(render.to_json({"cases": [render.case_dict(r) for r in results], "summary": summary,
-                                   "ok": summary["ok"]}))
+        emit_json({"cases": [render.case_dict(r) for r in results], "summary": summary, "ok": summary["ok"]})
     else:
         render.render_check_summary(summary, console)
     broken = file_errors or summary["errors"]
@@ -504,7 +496,7 @@ def gradcheck_cmd(ctx, expr, var, wrt, eps, atol, rtol, order, grad_output, as_j
     from agrad.cli import render
 
     if as_json:
-        click.echo(render.to_json(render.gradcheck_dict(res)))
+        emit_json(render.gradcheck_dict(res))
     else:
         render.render_gradcheck(res, _console(), precision)
     ctx.exit(EXIT_OK if res.ok else EXIT_FAILED)
@@ -597,21 +589,27 @@ def _console():
     return Console(highlight=False, soft_wrap=False, width=width, emoji=False)
 
 
+def emit_json(data) -> None:
+    """Every command's --json: orjson's bytes (render_json.py), indented at a terminal, compact
+    and written an entry at a time when piped."""
+    from agrad.cli import render_json
+
+    indent = sys.stdout.isatty()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (an embedding program's): the whole document at once
+        click.echo(render_json.dumps(data, indent=indent))
+        return
+    sys.stdout.flush()  # anything written as text before goes out first
+    render_json.write(data, out, indent=indent)
+    out.write(b"\n")
+    out.flush()
+
+
 def _emit(result, fmt: str, precision: int, full: bool = False):
     from agrad.cli import render
 
-    if fmt == "json":  # orjson's bytes: indented at a terminal, compact (and streamed) when piped
-        from agrad.cli import render_json
-
-        data, indent = render.result_dict(result, full=full), sys.stdout.isatty()
-        out = getattr(sys.stdout, "buffer", None)
-        if out is None:  # a text-only stream (an embedding program's): the whole document at once
-            click.echo(render_json.dumps(data, indent=indent))
-            return
-        sys.stdout.flush()  # anything written as text before goes out first
-        render_json.write(data, out, indent=indent)
-        out.write(b"\n")
-        out.flush()
+    if fmt == "json":
+        emit_json(render.result_dict(result, full=full))
     elif fmt == "plain":  # piece by piece: the text of 1e7 numbers is never one string
         for piece in render.plain_chunks(result):
             click.echo(piece, nl=False)

@@ -20,7 +20,7 @@ def jsonable(v):
     """numpy values as JSON: full float64 precision (shortest repr), nested lists for arrays,
     and the strings "NaN", "Infinity", "-Infinity" where JSON has no number."""
     t = type(v)
-    if t is float:  # the common cases first: to_json walks data result_dict already converted
+    if t is float:  # the common cases first
         return v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
     if v is None or t is str or t is bool or t is int:
         return v
@@ -94,7 +94,7 @@ def result_dict(r, full: bool = False) -> dict:
     listed (with "intermediates_omitted") unless full=True, and an intermediate's value or grad
     of more than render_json.SUMMARY_OVER elements is {"summary": {shape, dtype, finite, min, max,
     mean, norm}} (gradients and derivatives are always in full). Arrays stay numpy arrays:
-    render_json writes them in C, to_json converts them."""
+    render_json writes them in C."""
     from agrad.cli.render_json import shown as summarized
 
     check = {
@@ -162,51 +162,6 @@ def result_dict(r, full: bool = False) -> dict:
     return out
 
 
-def to_json(data) -> str:
-    """Indented JSON whose arrays of numbers stay on one line each, written by json's C encoder
-    (json.dumps with indent= runs in pure Python: 10 s for a million numbers)."""
-    global _encode
-    if _encode is None:  # json is imported by the formats that write it, not by every table run
-        import json
-
-        _encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    out: list = []
-    _dump(jsonable(data), 0, out)
-    return "".join(out)
-
-
-def _flat(v: list) -> bool:
-    """A list holding no dict at any depth: numbers, strings, nested lists of them."""
-    return all(not isinstance(x, dict) and (not isinstance(x, list) or _flat(x)) for x in v)
-
-
-_encode = None  # json's C encoder, made by to_json's first call
-
-
-def _dump(v, depth: int, out: list):
-    if isinstance(v, dict) and v:
-        pad = "\n" + "  " * (depth + 1)
-        out.append("{")
-        for i, (k, x) in enumerate(v.items()):
-            out.append(("," if i else "") + pad + _encode(k) + ": ")
-            _dump(x, depth + 1, out)
-        out.append("\n" + "  " * depth + "}")
-    elif isinstance(v, list) and v and not _flat(v):
-        pad = "\n" + "  " * (depth + 1)
-        out.append("[")
-        for i, x in enumerate(v):
-            out.append(("," if i else "") + pad)
-            _dump(x, depth + 1, out)
-        out.append("\n" + "  " * depth + "]")
-    elif type(v) is float:
-        out.append(float.__repr__(v))  # what json writes for a finite float, without its call overhead
-    elif type(v) is int:
-        out.append(int.__repr__(v))
-    else:
-        out.append(_encode(v))
-
-
-# ---- plain / csv --------------------------------------------------------------------------------
 def to_plain(r) -> str:
     """For shell scripts (`read name value`): a first line `value F` (f's own value), then one
     `NAME V...` line per derivative (NAME is x, or x,y for a mixed partial). An array's

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from agrad.cli.render import CROSS, TICK, fmt, jsonable
+from agrad.cli.render import CROSS, TICK, fmt
 
 FLAGS = {"lr": "--lr", "momentum": "--momentum", "dampening": "--dampening", "weight_decay": "--weight-decay",
          "nesterov": "--nesterov", "betas": "--betas", "eps": "--eps", "amsgrad": "--amsgrad", "alpha": "--alpha",
@@ -115,7 +115,8 @@ def check_dict(check):
 
 
 def result_dict(r, *, wrt_default: str | None = None) -> dict:
-    return jsonable({
+    """The run as JSON data; arrays stay numpy arrays (render_json writes them in C)."""
+    return {
         "expression": r.expression,
         "settings": r.settings,
         "wrt": list(r.wrt),
@@ -131,7 +132,7 @@ def result_dict(r, *, wrt_default: str | None = None) -> dict:
         "seconds": round(r.seconds, 6),
         "warnings": list(r.warnings),
         "ok": r.ok,
-    })
+    }
 
 
 def _columns(r):
