@@ -178,10 +178,15 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
                 flat_point = S.flat(np.asarray(point[n], dtype=np.float64) for n in names)
                 flat_vals = S.evaluator(flat_syms, flat_exprs)(flat_point)
                 if taylor:
-                    coeffs = S.taylor_values(base, {n: syms[n] for n in names}, point, next(iter(taylor))[0], [len(k) for k in taylor])
+                    by_var = {}  # one expansion per variable: d^5/dx^5 and d^5/dy^5 are different numbers
+                    for k in taylor:
+                        by_var.setdefault(k[0], []).append(len(k))
+                    coeffs = {v: S.taylor_values(base, {n: syms[n] for n in names}, point, v, orders)
+                              for v, orders in by_var.items()}
                     for k in taylor:
                         cache[k] = np.asarray(S.TAYLOR_FORMULA.format(n=len(k)), dtype=object)
-                    flat_vals = _in_key_order(keys, taylor, flat_vals, {k: coeffs[len(k)] for k in taylor}, derivatives)
+                    flat_vals = _in_key_order(keys, taylor, flat_vals, {k: coeffs[k[0]][len(k)] for k in taylor},
+                                              derivatives)
                 ad_flat = np.concatenate([np.ravel(np.asarray(derivatives[k], dtype=np.float64)) for k in keys])
                 flat64 = None
                 if not close(ad_flat, flat_vals, rtol, atol).all():

@@ -131,3 +131,15 @@ def test_a_hessian_by_no_variable_is_a_usage_error_not_a_traceback():
         assert "--hessian needs a variable to differentiate by, and --wrt names none" in r.stderr
     with pytest.raises(agrad.UsageError, match="hessian=True needs a variable"):
         agrad.hessian("x*x", x=1.0, wrt=[])
+
+
+def test_high_orders_of_two_variables_are_checked_each_against_its_own_series():
+    # d^5/dx^5 and d^5/dy^5 both go through Taylor coefficients: each from its own variable's
+    # expansion (one expansion for both failed one of them, which one set by string hashing)
+    r = agrad.grad("x**5*y**5", x=1.0, y=2.0, order=5)
+    assert r.check.status == "ok", [(i.key, i.ad, i.sympy) for i in r.check.items if i.verdict != "ok"]
+    d = r.derivatives
+    assert (d["x,x,x,x,x"], d["y,y,y,y,y"]) == (120.0 * 2.0 ** 5, 120.0)
+    r = agrad.grad("sin(x)*exp(y)", x=0.3, y=0.2, order=6)
+    assert r.check.status == "ok"
+    assert abs(r.derivatives["x,x,x,x,x,x"] - (-np.sin(0.3) * np.exp(0.2))) < 1e-12
