@@ -82,6 +82,14 @@ def _plain_numbers(v) -> str:
 MAX_JSON_NODES = 1_000  # intermediates printed without --full: the first and last 500
 
 
+def _shown_passes(passes: list, full: bool) -> list:
+    """The passes listed without --full: the first and last 500 past MAX_JSON_NODES (1,000 x 1,000
+    passes of --repeat and --backward were a million entries: 28 s and 2 GB of JSON)."""
+    if full or len(passes) <= MAX_JSON_NODES:
+        return passes
+    return passes[:MAX_JSON_NODES // 2] + passes[-(MAX_JSON_NODES // 2):]
+
+
 def _shown_nodes(r, full: bool) -> list:
     if full or len(r.nodes) <= MAX_JSON_NODES:
         return list(r.nodes)
@@ -134,7 +142,7 @@ def result_dict(r, full: bool = False) -> dict:
         "passes": [{"pass": p.number, "forward": p.forward, "gradients": p.gradients,
                     "intermediates": {str(k): summarized(v, full) for k, v in p.intermediates.items()
                                       if keep is None or k in keep}}
-                   for p in r.passes],
+                   for p in _shown_passes(r.passes, full)],
         "output": r.output.index,
         "saved": r.saved,
         "order": r.order,
@@ -145,6 +153,9 @@ def result_dict(r, full: bool = False) -> dict:
         "warnings": r.warnings,
         "ok": r.ok,
     }
+    if len(r.passes) > len(out["passes"]):
+        out["passes_omitted"] = {"count": len(r.passes) - len(out["passes"]),
+                                 "why": f"over {MAX_JSON_NODES:,} passes; --full lists every one"}
     if keep is not None:
         out["intermediates_omitted"] = {"count": len(r.nodes) - len(shown), "first": shown[MAX_JSON_NODES // 2 - 1].index + 1,
                                         "last": shown[MAX_JSON_NODES // 2].index - 1,
@@ -220,6 +231,17 @@ def _sup(n: int) -> str:
 MAX_TABLE_DERIVATIVES = 30  # rows of the check table without --full (every disagreement is always shown)
 
 
+TABLE_ROWS, TABLE_HEAD, TABLE_TAIL = 200, 100, 50  # past 200 rows (nodes, passes) a table shows the
+# first 100 and the last 50, the rest as one "…" row
+
+
+def _elided(rows: list) -> list:
+    """The first and last rows of a long table, with None where the others are left out."""
+    if len(rows) <= TABLE_ROWS:
+        return rows
+    return rows[:TABLE_HEAD] + [None] + rows[-TABLE_TAIL:]
+
+
 def render_table(r, console, digits: int = 8, show_passes: bool = True, full: bool = False):
     from rich.table import Table
 
@@ -228,12 +250,9 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True, full: bo
     for col, just in (("#", "right"), ("name", "left"), ("expression", "left"), ("grad_fn", "left"),
                       ("value", "right"), ("∂y/∂node", "right"), ("", "left")):
         g.add_column(col, justify=just, overflow="fold")
-    nodes = r.nodes
-    if len(nodes) > 200:
-        nodes = nodes[:100] + [None] + nodes[-50:]
-    for n in nodes:
+    for n in _elided(r.nodes):
         if n is None:
-            g.add_row("…", "", f"({len(r.nodes) - 150:,} more nodes)", "", "", "", "")
+            g.add_row("…", "", f"({len(r.nodes) - TABLE_HEAD - TABLE_TAIL:,} more nodes)", "", "", "", "")
             continue
         notes = []
         if n.detached:
@@ -260,7 +279,10 @@ def render_table(r, console, digits: int = 8, show_passes: bool = True, full: bo
             p.add_column(v, justify="right", overflow="fold")
         for n in inner:
             p.add_column(f"{literal(n.name or n.expr)} (non-leaf)", justify="right", overflow="fold")
-        for ps in r.passes:
+        for ps in _elided(r.passes):
+            if ps is None:
+                p.add_row("…", f"({len(r.passes) - TABLE_HEAD - TABLE_TAIL:,} more passes)")
+                continue
             p.add_row(str(ps.number), str(ps.forward), *[cell(ps.gradients[v], digits) for v in r.wrt],
                       *[cell(ps.intermediates.get(n.index), digits) for n in inner])
         console.print(p)

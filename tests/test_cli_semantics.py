@@ -132,3 +132,24 @@ def test_fused_graph_supports_higher_orders():
     assert b["check"]["status"] == "ok"
     for k in a["derivatives"]:
         assert b["derivatives"][k] == pytest.approx(a["derivatives"][k], rel=1e-14)
+
+
+def test_a_long_run_of_passes_is_elided_in_the_table_and_the_json_unless_full():
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from agrad.cli.main import cli
+
+    args = ["grad", "x*x", "--x", "2", "--repeat", "300", "--backward", "4", "--retain-graph"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0 and "(1,050 more passes)" in r.stdout
+    shown = re.findall(r"^│\s+(\d+)\s+│", r.stdout.split("passes:")[1], flags=re.M)
+    assert shown[:2] == ["1", "2"] and shown[99] == "100" and shown[-1] == "1200" and len(shown) == 150
+    d = json.loads(CliRunner().invoke(cli, args + ["--json"]).stdout)
+    assert len(d["passes"]) == 1000 and d["passes_omitted"]["count"] == 200
+    assert [p["pass"] for p in d["passes"][499:501]] == [500, 701]
+    assert d["gradients"]["x"] == 4 * 1200  # every pass still ran and accumulated
+    full = json.loads(CliRunner().invoke(cli, args + ["--json", "--full"]).stdout)
+    assert len(full["passes"]) == 1200 and "passes_omitted" not in full
