@@ -17,6 +17,8 @@ takes --min-time; then --runs runs are timed. Per program: the median time
 per loop, its spread (standard deviation over the runs), the ratio to the
 fastest, graph nodes, values saved for backward and their bytes, and
 whether its gradients agree with the first program's (exit 1 if not).
+At most 20 programs, --runs 100 and --min-time 10 s, and programs x runs x
+min-time at most 600 s (refused before any timing).
 
 \b
 Examples:
@@ -39,9 +41,9 @@ def _time(s: float) -> str:
 @click.argument("exprs", nargs=-1, required=True)
 @click.option("-v", "--var", "var", multiple=True, metavar="NAME=VALUE", help="Bind a variable (repeatable).")
 @click.option("--wrt", metavar="X,Y", help="Variables that require a gradient (default: every bound variable).")
-@click.option("--runs", type=int, default=7, show_default=True, help="Timed runs (each of the chosen loop count).")
+@click.option("--runs", type=int, default=7, show_default=True, help="Timed runs (each of the chosen loop count; at most 100).")
 @click.option("--min-time", type=float, default=0.2, show_default=True,
-              help="Seconds one run must take when choosing the loop count (timeit's autorange).")
+              help="Seconds one run must take when choosing the loop count (timeit's autorange; at most 10).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_function_options
 @click.pass_context

@@ -145,7 +145,7 @@ def _picture_options(f):
     f = click.option("--pointwise", is_flag=True, help="Each element of the bound arrays (broadcast together) is "
                                                        "a separate point: one row per point.")(f)
     f = click.option("--paths", type=int, default=10, show_default=True, metavar="N",
-                     help="With --explain: paths listed per variable (the count and sum cover all).")(f)
+                     help="With --explain: paths listed per variable (the count and sum cover all; at most 1,000).")(f)
     f = click.option("--explain", is_flag=True, help="Write the chain rule out: each edge's local derivative, "
                                                      "each path's factors, their sum.")(f)
     return f
@@ -266,12 +266,13 @@ claim or check is also named on stderr.
 @click.option("--grad-output", metavar="VALUE", help="Seed for a non-scalar output (a vector-Jacobian product): "
                                                      "'ones', a number or a list, broadcastable to the output.")
 @click.option("--jacobian", is_flag=True, help="Print the full Jacobian of a vector output.")
-@click.option("--order", type=int, default=1, show_default=True, help="All partial derivatives up to this order.")
+@click.option("--order", type=int, default=1, show_default=True, help="All partial derivatives up to this order (at most 30).")
 @click.option("--hessian", is_flag=True, help="Second-order partials as a matrix, its symmetry and eigenvalues.")
 @click.option("--repeat", type=int, default=1, show_default=True,
-              help="Forward and backward N times on fresh graphs; leaf gradients accumulate as .grad does.")
+              help="Forward and backward N times on fresh graphs; leaf gradients accumulate as .grad does "
+                   "(at most 1,000).")
 @click.option("--backward", "backward_n", type=int, default=1, show_default=True,
-              help="Backward N times on the one graph (needs --retain-graph for N > 1).")
+              help="Backward N times on the one graph (needs --retain-graph for N > 1; at most 1,000).")
 @click.option("--retain-graph", is_flag=True, help="Keep the graph's saved values for further backward passes.")
 @click.option("--zero-grad", is_flag=True, help="Clear leaf gradients before each backward pass.")
 @click.option("--graph", "show_graph", is_flag=True, help="Print the graph as a tree, output at the root.")
@@ -290,7 +291,7 @@ claim or check is also named on stderr.
 @click.option("--rtol", type=float, help="Relative tolerance of the check (default: from the dtype's epsilon).")
 @click.option("--atol", type=float, help="Absolute tolerance of the check (default: from the dtype's epsilon).")
 @click.option("--check-timeout", type=float, default=10.0, show_default=True,
-              help="Seconds SymPy may take before the check is skipped.")
+              help="Seconds SymPy may take before the check is skipped (at most 86,400).")
 @click.option("--full", is_flag=True, help="Everything in full: every derivative in the table (past 30 a summary) "
                                           "and every graph node in --json (past 1,000 the first and last 500), "
                                           "every element of its value and grad (past 10,000 a summary: shape, "
@@ -363,14 +364,17 @@ CHECK_HELP = f"""Run derivation files: every case's expression, points and claim
 PATHS are TOML files or directories (every *.toml below them). Each
 [[case]] has a name, an expr, a point (at = {{ x1 = 2, x2 = 3 }}) or several
 (points = [...]), and optionally wrt, order, and expect (numbers, lists or
-formula strings). agrad checks each derivative against SymPy and each
-claim against AD, keeps going after a failure and reports them all.
+formula strings); further keys (dtype, repeat, backward, lib, seed,
+expect_passes, expect_error, expect_wrong_rules, descend, ...) are listed
+in the README. agrad checks each derivative against SymPy and each claim
+against AD, keeps going after a failure and reports them all. A file is at
+most 10 MB.
 
 \b
 Examples:
   agrad check samples/
-  agrad check derivations/ --junit report.xml
-  agrad check calculus.toml --json
+  agrad check samples/ --junit report.xml
+  agrad check samples/calculus.toml --json
 
 {EXIT_CODES}
   (for check: 1 if any case fails, 2 if a file is malformed)

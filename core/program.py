@@ -308,7 +308,7 @@ def parse_library(text: str, origin: str, lib, rng=None):
 
 
 
-MAX_LIB_BYTES = 10_000_000  # a lib file is text someone wrote
+MAX_LIB_BYTES = 4 * P.MAX_SOURCE  # a lib file is source: at most MAX_SOURCE characters of UTF-8
 
 
 def _read_lib(path) -> str:
@@ -316,7 +316,11 @@ def _read_lib(path) -> str:
         if os.stat(path).st_size > MAX_LIB_BYTES:
             raise AgradError(f"lib={path}: over {MAX_LIB_BYTES:,} bytes", kind="file")
         with open(path, "rb") as fh:
-            return fh.read(MAX_LIB_BYTES + 1).decode("utf-8")
+            text = fh.read(MAX_LIB_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise AgradError(f"lib={path}: cannot read it ({reason})", kind="file") from None
+    if len(text) > P.MAX_SOURCE:
+        raise AgradError(f"lib={path}: the file is {len(text):,} characters long; the limit is {P.MAX_SOURCE:,}, "
+                         f"as for a program", kind="limit")
+    return text

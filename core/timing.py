@@ -29,6 +29,7 @@ from .tensor import Tensor
 MAX_VARIANTS = 20
 MAX_RUNS = 100
 MAX_LOOPS = 1_000_000
+MAX_SECONDS = 600  # programs x runs x min_time: the least a bench takes, refused up front past ten minutes
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ def bench(exprs, *, wrt=None, runs: int = 7, min_time: float = 0.2, lib=None, se
         raise AgradError(f"runs= must be between 1 and {MAX_RUNS}, got {runs}", kind="usage")
     if not 0 < min_time <= 10:
         raise AgradError(f"min_time= must be above 0 and at most 10 seconds, got {min_time:g}", kind="usage")
+    if len(exprs) * runs * min_time > MAX_SECONDS:
+        raise AgradError(f"{len(exprs)} program(s) x runs={runs} x min_time={min_time:g} s is at least "
+                         f"{len(exprs) * runs * min_time:,.0f} s of timing; the limit is {MAX_SECONDS} s: fewer runs= "
+                         f"or a smaller min_time=", kind="limit")
     options = Options(wrt=names(wrt), lib=_paths(lib), seed=seed)
     bound, library, rnd = bind({**(at or {}), **bindings}, options)
     programs = [compile_source(s, lib=library, rng=rnd) for s in exprs]

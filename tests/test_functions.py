@@ -280,6 +280,23 @@ def test_bench_unbound_variable_is_exit_2():
     assert r.exit_code == 2 and r.stderr.startswith("error: no value for 'y'")
 
 
+def test_bench_longer_than_ten_minutes_is_refused_before_timing():
+    r = run("bench", "x*x", "x**2", "--x", "1", "--runs", "31", "--min-time", "10")
+    assert r.exit_code == 2
+    assert "2 program(s) x --runs 31 x --min-time 10 s is at least 620 s of timing; the limit is 600 s" in r.stderr
+    with pytest.raises(agrad.LimitError, match="the limit is 600 s"):
+        agrad.bench(["x*x"], x=1.0, runs=61, min_time=10)
+
+
+def test_a_lib_file_is_held_to_a_programs_length(tmp_path):
+    lib = tmp_path / "big.agrad"
+    lib.write_text("def sq(u) = u*u\n" + "#" * 1_000_000)
+    r = run("grad", "sq(x)", "--lib", str(lib), "--x", "2")
+    assert r.exit_code == 2 and "the file is 1,000,016 characters long; the limit is 1,000,000" in r.stderr
+    lib.write_text("def sq(u) = u*u\n" + "#" * 990_000)  # under it: a comment is fine
+    assert run("grad", "sq(x)", "--lib", str(lib), "--x", "2", "--format", "plain").exit_code == 0
+
+
 # ---- the API --------------------------------------------------------------------------------------
 def test_grad_request_takes_a_library():
     res = agrad.grad("muladd(w, x, b)", at={"w": np.array(2.0), "x": np.array(3.0), "b": np.array(1.0)},
