@@ -398,7 +398,7 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
     from agrad.cli import render
 
     with _errors("json" if as_json else "table"):
-        files = _derivation_files(paths)
+        files = agrad.derivation_files(paths)
         if junit:  # refuse a report file that cannot be written before the run, not after it
             from agrad.cli.files import target_of
 
@@ -432,26 +432,6 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
         render.render_check_summary(summary, console)
     broken = file_errors or summary["errors"]
     ctx.exit(EXIT_INPUT if broken else EXIT_FAILED if summary["failed"] else EXIT_OK)
-
-
-def _derivation_files(paths) -> list:
-    """Files named, and every *.toml under directories named, in a stable order."""
-    from pathlib import Path
-
-    import agrad
-
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(p.rglob("*.toml"))
-            if not found:
-                raise agrad.AgradError(f"{p}: no .toml files in this directory", kind="file")
-            out += found
-        elif p.exists():
-            out.append(p)
-        else:
-            raise agrad.AgradError(f"{p}: no such file or directory", kind="file")
-    return out
 
 
 GRADCHECK_HELP = f"""Compare AD with finite differences, as torch.autograd.gradcheck does.

@@ -18,13 +18,14 @@ from .results import Check, CheckItem, Claim, GradcheckResult, GradResult, Hessi
 
 # The rest load on first use (PEP 562), so `import agrad` and the command line start quickly.
 _LAZY = {
-    "gradcheck": "fdcheck", "check_file": "derivation", "CaseResult": "derivation", "bench": "timing",
+    "gradcheck": "fdcheck", "check_file": "derivation", "derivation_files": "derivation", "CaseResult": "derivation",
+    "bench": "timing",
     "BenchResult": "timing", "descend": "descent", "DescendResult": "descent", "pointwise": "points",
     "PointwiseResult": "points", "Explanation": "explain", "function_signatures": "ops", "read_source": "values",
 }
 
 __all__ = [
-    "grad", "hessian", "gradcheck", "check_file", "parse", "bench", "descend", "pointwise",
+    "grad", "hessian", "gradcheck", "check_file", "derivation_files", "parse", "bench", "descend", "pointwise",
     "function_signatures", "read_source",
     "Program", "GradResult", "GradcheckResult", "HessianSummary", "CaseResult", "Check", "CheckItem", "Claim",
     "NodeRow", "BenchResult", "DescendResult", "PointwiseResult", "Explanation",

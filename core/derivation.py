@@ -373,16 +373,42 @@ def _point_text(point: dict) -> str:
 
 
 def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_result=None) -> list:
-    """Run every [[case]] of one derivation file (TOML); a list of CaseResult (status pass, FAIL,
-    skipped or error, with messages). `on_result(case_result)` is called as each case finishes.
-    A file that is not TOML raises agrad.BindingError (kind "file")."""
+    """Run every [[case]] of a derivation file (TOML), or of every *.toml below a directory; a
+    list of CaseResult (status pass, FAIL, skipped or error, with messages). `sympy=False` judges
+    the claims without the SymPy check, which gives up on a case after `check_timeout` seconds.
+    `on_result(case_result)` is called as each case finishes. A file that is not TOML raises
+    agrad.BindingError (kind "file").
+
+    >>> import agrad, pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "square.toml"
+    >>> _ = f.write_text('[[case]]\\nname = "square"\\nexpr = "x**2"\\nat = { x = 3 }\\nexpect = { x = 6 }\\n')
+    >>> [(r.case.name, r.status) for r in agrad.check_file(f.parent)]  # a directory: every *.toml below it
+    [('square', 'pass')]
+    """
     from .problem import validate_timeout
 
     validate_timeout(check_timeout)  # before any case runs: a bad budget is the caller's error, not each case's
     out = []
-    for case in load(path):
-        res = run_case(case, sympy=sympy, check_timeout=check_timeout)
-        out.append(res)
-        if on_result is not None:
-            on_result(res)
+    for file in derivation_files([path]):
+        for case in load(file):
+            res = run_case(case, sympy=sympy, check_timeout=check_timeout)
+            out.append(res)
+            if on_result is not None:
+                on_result(res)
+    return out
+
+
+def derivation_files(paths) -> list:
+    """The files named, and every *.toml under the directories named, in a stable order."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.rglob("*.toml"))
+            if not found:
+                raise AgradError(f"{p}: no .toml files in this directory", kind="file")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise AgradError(f"{p}: no such file or directory", kind="file")
     return out

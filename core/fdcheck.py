@@ -23,8 +23,10 @@ def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
               grad_output=None, lib=None, seed: int | None = None, at: dict | None = None,
               **bindings) -> GradcheckResult:
     """torch.autograd.gradcheck (order=2: gradgradcheck) with PyTorch's defaults and meaning:
-    every entry of the AD Jacobian must satisfy |analytical - numerical| <= atol + rtol * |numerical|.
-    Bindings as for agrad.grad.
+    every entry of the AD Jacobian must satisfy |analytical - numerical| <= atol + rtol * |numerical|,
+    the numerical one by central differences of step `eps`. Bindings, `wrt` (default: every bound
+    variable), `lib` and `seed` as for agrad.grad; `grad_output` seeds a non-scalar output for
+    order=2, as torch's grad_outputs.
 
     >>> import agrad
     >>> r = agrad.gradcheck("sigmoid(x)", x=[[0.1, -2], [3, 0.5]])

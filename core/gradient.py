@@ -40,6 +40,9 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     `hessian` and `jacobian` ask for more derivatives; `expect` states claims ({"x1": 80} or
     "x1=80, x2: 4*x1**2 + 8*x2"), judged in `.expect`; `fuse` checkpoints elementwise chains.
     `lib` names files of def/backward statements (your own functions); `seed` seeds rand()/randn().
+    `dtype` is "float64" (default), "float32" or "float16"; `check=False` skips the SymPy check,
+    which gives up after `check_timeout` seconds (default 10) and compares with `rtol`/`atol`
+    (default: scaled to the dtype's epsilon, float64 4e-10 / 2e-12).
     Errors are agrad.AgradError subclasses (ParseError, BindingError, UsageError, LimitError).
 
     `explain=True` writes the chain rule out on `.explanation` (agrad.Explanation): every edge's
@@ -141,17 +144,19 @@ def _latex(problem, ders, explanation):
     return latex_text(problem, ders, explanation)
 
 
-def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", at: dict | None = None,
-            **bindings) -> HessianSummary:
+def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", lib=None, seed: int | None = None,
+            at: dict | None = None, **bindings) -> HessianSummary:
     """The Hessian over every scalar entry of the `wrt` variables, its eigenvalues and the
-    second-order test (minimum, maximum, saddle, or not a stationary point).
+    second-order test (minimum, maximum, saddle, or not a stationary point). Bindings, `wrt`,
+    `dtype`, `lib` and `seed` as for agrad.grad; `check=True` checks the second derivatives
+    against SymPy first (a failure raises nothing: read agrad.grad(..., hessian=True).check).
 
     >>> import agrad
     >>> h = agrad.hessian("x**2 + 3*y**2 - x*y", x=0, y=0)
     >>> h.matrix.tolist(), h.kind
     ([[2.0, -1.0], [-1.0, 6.0]], 'minimum')
     """
-    return grad(expr, wrt=wrt, hessian=True, check=check, dtype=dtype, at=at, **bindings).hessian
+    return grad(expr, wrt=wrt, hessian=True, check=check, dtype=dtype, lib=lib, seed=seed, at=at, **bindings).hessian
 
 
 def _public(v):

@@ -9,7 +9,8 @@ import agrad
 from agrad import derivation, descent, fdcheck, gradient, program, timing
 
 
-@pytest.mark.parametrize("module", [agrad, gradient, fdcheck, program, descent, timing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [agrad, gradient, fdcheck, program, descent, timing, derivation],
+                         ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0
@@ -18,7 +19,7 @@ def test_docstring_examples_run(module):
 def test_all_names_exist_and_help_shows_an_example():
     for name in agrad.__all__:
         assert hasattr(agrad, name), name
-    for f in (agrad.grad, agrad.hessian, agrad.gradcheck, agrad.parse):
+    for f in (agrad.grad, agrad.hessian, agrad.gradcheck, agrad.parse, agrad.check_file):
         assert ">>> " in f.__doc__
 
 
@@ -65,3 +66,17 @@ def test_a_program_is_compiled_once_and_evaluated_anywhere():
     assert agrad.grad(f, x=3, y=1).gradients == {"x": 6.0, "y": 1.0}
     with pytest.raises(agrad.BindingError, match="no value for 'y'"):
         f(x=1)
+
+
+def test_check_file_takes_a_directory_as_agrad_check_does():
+    from pathlib import Path
+
+    samples = Path(__file__).parents[1] / "samples"
+    whole = agrad.check_file(samples / "calculus.toml", sympy=False)
+    walked = agrad.check_file(samples, sympy=False)
+    files = agrad.derivation_files([samples])
+    assert files == sorted(samples.rglob("*.toml")) and samples / "calculus.toml" in files
+    assert len(walked) == sum(len(agrad.check_file(f, sympy=False)) for f in files)
+    assert [r.case.name for r in whole] == [r.case.name for r in walked if Path(r.case.file) == samples / "calculus.toml"]
+    with pytest.raises(agrad.BindingError, match="no such file or directory"):
+        agrad.check_file(samples / "missing")
