@@ -90,7 +90,8 @@ def descend(expr, *, wrt=None, optimizer: str = "sgd", lr: float | None = None, 
     when None); `options` sets the others by torch's names (momentum, betas, weight_decay, ...,
     maximize). Stops after `steps` steps, or when the gradient's L2 norm is <= `tol`, or when the
     loss is NaN or infinite. `every` picks the recorded rows (default: about ten). `trajectory`
-    keeps every step's parameters. `progress(done, total)` is called now and then.
+    keeps every step's parameters. `progress(done, total)` is called now and then. `check` checks
+    the gradient at the start against SymPy (given up after `check_timeout` seconds).
 
     >>> import agrad
     >>> r = agrad.descend("(x - 3)**2", x=0.0, optimizer="sgd", lr=0.1, steps=200, check=False)

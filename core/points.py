@@ -75,8 +75,9 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     """f and its derivatives at many points in one vectorized call: each element of the bound
     arrays (broadcast together) is a point of the scalar formula `expr`. `order=2` adds the
     second derivatives; `points` names a CSV file whose header names the variables (one point per
-    row); `lib` and `seed` as for agrad.grad. The formula must be elementwise: sum, mean, @, max/min and indexing mix points and are
-    refused. SymPy's derivative is computed once and evaluated on every point (`check`).
+    row); `wrt`, `dtype`, `lib` and `seed` as for agrad.grad. The formula must be elementwise:
+    sum, mean, @, max/min and indexing mix points and are refused. SymPy's derivative is computed
+    once and evaluated on every point (`check`, given up after `check_timeout` seconds).
 
     >>> import agrad
     >>> r = agrad.pointwise("x**3 + y", x=[0, 1, 2], y=5)
