@@ -220,7 +220,7 @@ def _kind(t) -> str:
     return " or ".join(names[x] for x in t) if isinstance(t, tuple) else names[t]
 
 
-def collect(paths) -> list[Path]:
+def derivation_files(paths) -> list[Path]:
     """Files named, and *.toml files under directories named, in a stable order."""
     out = []
     for p in map(Path, paths):
@@ -397,18 +397,3 @@ def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_resu
                 on_result(res)
     return out
 
-
-def derivation_files(paths) -> list:
-    """The files named, and every *.toml under the directories named, in a stable order."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(p.rglob("*.toml"))
-            if not found:
-                raise AgradError(f"{p}: no .toml files in this directory", kind="file")
-            out += found
-        elif p.exists():
-            out.append(p)
-        else:
-            raise AgradError(f"{p}: no such file or directory", kind="file")
-    return out
