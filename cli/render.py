@@ -70,14 +70,6 @@ def cell(v, digits: int = 8) -> str:
     return literal(fmt(v, digits), newlines=True)
 
 
-def _plain_numbers(v) -> str:
-    """Every entry (row-major), space-separated, as awk, numpy.loadtxt and float() read them:
-    shortest round-trip repr, and inf, -inf, nan."""
-    from agrad.cli.render_plain import plain_numbers  # repr's text, written in C (render_plain.py)
-
-    return plain_numbers(v)
-
-
 # ---- json -------------------------------------------------------------------------------------
 MAX_JSON_NODES = 1_000  # intermediates printed without --full: the first and last 500
 

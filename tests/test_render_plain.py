@@ -46,3 +46,14 @@ def test_to_plain_is_the_chunks_joined():
     r = agrad.grad("sum(x**2)", x=np.linspace(-1e-5, 1e17, 1000), check=False)
     assert render.to_plain(r) == "".join(render.plain_chunks(r))
     assert render.to_plain(r).splitlines()[1] == "x " + _repr_join(2 * np.linspace(-1e-5, 1e17, 1000))
+
+
+def test_odd_entries_at_the_edges_of_runs():
+    # repr's notation (and nan/inf) at a chunk's first and last entry, side by side, and alone
+    x = np.linspace(1, 2, 2 * CHUNK + 7)
+    for i in (0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK - 1, 2 * CHUNK + 6):
+        x[i] = 1e-5 * (i + 1)
+    x[100:103] = [np.nan, -np.inf, 1e20]
+    assert plain_numbers(x) == _repr_join(x)
+    every = np.full(CHUNK + 3, 3e-7)  # nothing but odd entries: every one by repr
+    assert plain_numbers(every) == _repr_join(every)
