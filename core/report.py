@@ -79,23 +79,29 @@ def saved(program: Program, values: list) -> dict:
     count, seen = 0, {}
     # What op.saved answers depends only on the op and on which inputs require a gradient (ops.py,
     # functions.py): asked once per kind of node, not once per node. The ops outlive this loop,
-    # so their ids stay theirs.
+    # so their ids stay theirs. A value's bytes are found once (by id), at the end.
     plans: dict = {}
     for node, t in zip(program.nodes, values):
-        if node.kind != "op" or not t.requires_grad:
+        op = t.op
+        if op is None or not t.requires_grad or node.kind != "op":  # constants, leaves, what records no graph
             continue
         parents = t.parents
-        key = (id(t.op), *map(_requires_grad, parents))
+        if len(parents) == 2:  # most nodes: the key without a generator
+            key = (id(op), parents[0].requires_grad, parents[1].requires_grad)
+        else:
+            key = (id(op), *map(_requires_grad, parents))
         which = plans.get(key)
         if which is None:
-            which = plans[key] = tuple(t.op.saved(parents))
+            which = plans[key] = tuple(op.saved(parents))
         count += len(which)
         for k in which:
             src = t if k is None else parents[k]
-            if id(src) not in seen:
-                value = src.value
-                seen[id(src)] = value.nbytes if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value).nbytes
-    return {"values": count, "bytes": int(sum(seen.values()))}
+            seen[id(src)] = src
+    nbytes = 0
+    for src in seen.values():
+        value = src.value
+        nbytes += value.nbytes if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value).nbytes
+    return {"values": count, "bytes": int(nbytes)}
 
 
 _requires_grad = attrgetter("requires_grad")
