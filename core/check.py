@@ -23,12 +23,18 @@ FAST_FROM = 300  # from this size on, symengine does the work when installed (fa
 MAX_FD_NODE_EVALS = 2_000_000  # graph nodes x forward passes the finite-difference opinion may run (~2 s)
 
 
-def kink_nodes(program, values, deps, rtol: float = 0.0, atol: float = 0.0) -> list[int]:
-    """Nodes whose forward values sit on a kink: abs/relu at 0, a tie in maximum, minimum, max or
-    min, a zero base of a power whose exponent varies (0**b jumps from 0 to 1 to inf), each within
-    the check's tolerance: a tie that float rounding split (maximum(x, sin(pi)) at x = 0, sin(pi) being 1.2e-16
-    in float64 and 0 to SymPy) is a tie. Derivatives there follow PyTorch's conventions, and
-    are held to the one-sided derivatives. `deps`: variable_sets(program)."""
+def kink_nodes(program, values, deps, rtol: float = 0.0, atol: float = 0.0) -> list[tuple[int, frozenset]]:
+    """(node, the variables whose derivatives it makes non-smooth) for each node whose forward
+    value sits on a kink: abs/relu at 0, a tie in maximum, minimum, max or min, each within the
+    check's tolerance: a tie that float rounding split (maximum(x, sin(pi)) at x = 0, sin(pi) being
+    1.2e-16 in float64 and 0 to SymPy) is a tie. Derivatives there follow PyTorch's conventions,
+    and are held to the one-sided derivatives. `deps`: variable_sets(program).
+
+    A power with a zero base and an exponent that is not a literal is a kink only where it is
+    finite: 0**b is flat 0 for b > 0 (d/db is PyTorch's masked 0, SymPy's 0*log(0) undefined) and
+    jumps to 1 at b = 0; for b < 0 it is inf, a pole, where every derivative is rightly not
+    finite. Along the base it is a kink at the jump and where b >= 1, where the derivative is
+    finite but SymPy writes it b*a**b/a, 0/0; for 0 < b < 1 it is inf, as for a literal b."""
     def near(a, b):
         return near_tie(a, b, rtol, atol)
 
@@ -38,19 +44,27 @@ def kink_nodes(program, values, deps, rtol: float = 0.0, atol: float = 0.0) -> l
             continue
         args = [np.asarray(values[j].value) for j in node.args]
         name = node.op.name
+        both = frozenset().union(*(deps[j] for j in node.args))
         if name in ("abs", "relu"):
-            hit = np.any(near(args[0], 0))
+            hit = both if np.any(near(args[0], 0)) else None
         elif name in ("maximum", "minimum"):
-            hit = np.any(near(args[0], args[1]))
+            hit = both if np.any(near(args[0], args[1])) else None
         elif name == "pow":
-            hit = bool(deps[node.args[1]]) and np.any(near(args[0], 0))
+            hit, zero, b = None, near(args[0], 0), args[1]
+            if deps[node.args[1]] and np.any(zero):
+                # along the base too at the jump, and where the base's derivative is finite
+                # (b >= 1) but SymPy writes it b*a**b/a, 0/0 at a = 0
+                if np.any(zero & (near(b, 0) | (b >= 1))):
+                    hit = both
+                elif np.any(zero & (b > 0)):
+                    hit = deps[node.args[1]]
         else:
             out = np.asarray(values[i].value)
             axis = node.params.get("axis")
             ref = out if axis is None else np.expand_dims(out, axis)
-            hit = np.any(np.sum(near(args[0], ref), axis=axis) > 1)
+            hit = both if np.any(np.sum(near(args[0], ref), axis=axis) > 1) else None
         if hit:
-            hits.append(i)
+            hits.append((i, hit))
     return hits
 
 
@@ -205,9 +219,9 @@ def against_sympy(program, shapes: dict, point: dict, values: list, derivatives:
         return Check("skipped", f"SymPy could not finish ({type(exc).__name__}: {exc})", rtol, atol,
                      seconds=time.perf_counter() - t0)
 
-    deps = variable_sets(program)
-    kink_deps = [(k, frozenset().union(*(deps[j] for j in program.nodes[k].args)))
-                 for k in kink_nodes(program, values, deps, rtol, atol)]
+    differentiated = frozenset(v for key in keys for v in key)  # a variable held fixed moves no kink
+    kink_deps = [(k, d & differentiated) for k, d in kink_nodes(program, values, variable_sets(program), rtol, atol)
+                 if d & differentiated]
     at_kink = set().union(*(d for _, d in kink_deps))
     nonsmooth = any(n.kind == "op" and n.op.kink and n.op.name != "pow" for n in program.nodes)
     items, pos = [], 0

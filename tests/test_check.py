@@ -55,10 +55,31 @@ def test_a_zero_base_under_a_variable_exponent_is_a_kink():
 
 
 def test_an_infinite_derivative_at_a_kink_is_no_pass():
-    # issue 16: a kink verdict needs a finite value; d/dx x**0.5 at 0 is inf (PyTorch's too)
-    r = job("x ** y", x=0.0, y=0.5)
+    # issue 16: a kink verdict needs a finite value; at the jump of 0**y (y = 0) the second
+    # derivative along x is NaN, which no one-sided derivative is
+    r = agrad.grad("x ** y", x=0.0, y=0.0, order=2)
     assert r.check.status == "failed"
-    assert {i.key: i.verdict for i in r.check.items} == {"x": "mismatch", "y": "kink"}
+    verdicts = {i.key: i.verdict for i in r.check.items}
+    assert verdicts["x,x"] == "mismatch" and verdicts["y,y"] == "kink"
+
+
+def test_along_the_base_a_variable_exponent_is_a_literal_one():
+    # x**y at y = 0.5 is x**0.5 along x: d/dx at 0 is inf either way (PyTorch's too), no kink;
+    # along y, 0**y is flat 0 for y > 0 (PyTorch's masked 0): a kink
+    literal = job("x ** 0.5", x=0.0)
+    r = job("x ** y", x=0.0, y=0.5)
+    assert r.check.status == literal.check.status == "ok"
+    assert {i.key: i.verdict for i in r.check.items} == {"x": literal.check.items[0].verdict, "y": "kink"}
+    assert np.isinf(r.gradients["x"]) and r.gradients["y"] == 0
+
+
+@pytest.mark.parametrize("c, dx", [(0.5, np.inf), (1.0, 1.0), (2.0, 0.0), (-1.0, -np.inf)])
+def test_an_exponent_held_fixed_is_no_kink_of_the_base(c, dx):
+    # x**c with c bound but not differentiated (the audit's `-v c=0.5 --wrt x`) passes as x**0.5
+    # does; where the derivative is finite (c >= 1) SymPy's c*x**c/x is 0/0 and AD is held to it
+    r = job("x ** c", x=0.0, c=c, wrt=["x"])
+    assert r.check.status == "ok" and r.ok, [(i.key, i.verdict, i.note) for i in r.check.items]
+    assert r.gradients["x"] == dx
 
 
 def test_a_zero_base_under_a_constant_exponent_is_smooth():
