@@ -678,12 +678,17 @@ def report_error(exc, as_json: bool):
             err["line"], err["column"] = where[0], where[1]
         click.echo(json.dumps({"error": err, "ok": False}, indent=2))
         return
-    lines = [f"error: {message}"]
+    from agrad.cli.safe import plain
+
+    lines = [f"error: {plain(message, newlines=False)}"]
     if where:
         lineno, col, text = where
         width = max(1, min(exc.span[1], exc.span[0] + len(text) - col) - exc.span[0])
         prefix = f"  line {lineno}: " if exc.source.count("\n") else "  "
-        lines += [prefix + text, " " * (len(prefix) + col) + "^" * width]
+        # the source line as visible escapes (an ESC typed into an expression must not drive the
+        # terminal), the caret under the escaped text
+        before, under = plain(text[:col], newlines=False), plain(text[col:col + width], newlines=False)
+        lines += [prefix + plain(text, newlines=False), " " * (len(prefix) + len(before)) + "^" * max(1, len(under))]
     click.echo("\n".join(lines), err=True)
 
 

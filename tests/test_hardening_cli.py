@@ -370,3 +370,13 @@ def test_an_option_of_another_command_is_named_as_such():
 def test_the_seed_is_named_by_its_flag():
     r = CliRunner().invoke(cli, ["grad", "x*y", "--x", "[3,4]", "--y", "2", "--grad-output", "x"])
     assert r.exit_code == 2 and r.stderr.startswith("error: the value of --grad-output must be constant")
+
+
+def test_the_source_line_under_an_error_shows_control_characters_as_escapes():
+    # an ESC or BEL typed into an expression is echoed under the error: as text, never as a
+    # terminal command (color=True: click strips nothing, as on a terminal)
+    r = CliRunner().invoke(cli, ["grad", "x*\x1b]0;pwned\x07x", "--x", "2"], color=True)
+    assert r.exit_code == 2
+    assert "\x1b" not in r.output and "\x07" not in r.output
+    lines = r.output.splitlines()
+    assert lines == ["error: unexpected character '\\x1b'", "  x*\\x1b]0;pwned\\x07x", "    ^^^^"]
