@@ -35,7 +35,8 @@ def jacobian(f, x: np.ndarray, h=None, side: int = 0) -> np.ndarray:
         if side <= 0:
             minus[idx] -= hh
         width = hh * (2 if side == 0 else 1)
-        d = (np.asarray(f(plus)) - np.asarray(f(minus))) / width
+        with np.errstate(all="ignore"):  # inf - inf is a NaN entry, reported as one, not a warning
+            d = (np.asarray(f(plus)) - np.asarray(f(minus))) / width
         if out is None:
             out = np.zeros(d.shape + x.shape)
         out[(...,) + idx] = d

@@ -380,3 +380,14 @@ def test_the_source_line_under_an_error_shows_control_characters_as_escapes():
     assert "\x1b" not in r.output and "\x07" not in r.output
     lines = r.output.splitlines()
     assert lines == ["error: unexpected character '\\x1b'", "  x*\\x1b]0;pwned\\x07x", "    ^^^^"]
+
+
+def test_gradcheck_of_overflowing_differences_warns_nothing():
+    # f(x+h) - f(x-h) = inf - inf at x = 1e200: a NaN entry the table reports, not a numpy
+    # RuntimeWarning with a source line on stderr
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = agrad.gradcheck("x*x", x=1e200)
+    assert not res.ok and np.isnan(res.blocks[0].numerical).all()
