@@ -711,6 +711,12 @@ def main(argv=None):
             gc.enable()
 
 
+def _wants_json(args) -> bool:
+    """--json, --format json or --format=json among the arguments, however the run failed."""
+    pairs = zip(args, list(args[1:]) + [None])
+    return any(a in ("--json", "--format=json") or (a == "--format" and b == "json") for a, b in pairs)
+
+
 def _main(args):
     import errno
 
@@ -731,11 +737,11 @@ def _main(args):
             raise
         sys.stdout.flush()  # a full disk shows here, inside the handlers, not at interpreter exit
     except click.ClickException as e:
-        if "--json" in args or "--format=json" in args:
+        if _wants_json(args):
             import json
 
             click.echo(json.dumps({"error": {"type": "usage", "message": safe.plain(e.format_message()),
-                                             "column": None}, "ok": False}, indent=2))
+                                             "line": None, "column": None}, "ok": False}, indent=2))
         else:
             message = safe.plain(e.format_message())  # an option's value quoted back is text, not escapes
             e.format_message = lambda: message

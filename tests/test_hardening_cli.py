@@ -391,3 +391,12 @@ def test_gradcheck_of_overflowing_differences_warns_nothing():
         warnings.simplefilter("error")
         res = agrad.gradcheck("x*x", x=1e200)
     assert not res.ok and np.isnan(res.blocks[0].numerical).all()
+
+
+@pytest.mark.parametrize("spelling", [["--format", "json"], ["--format=json"], ["--json"]])
+def test_a_usage_error_is_json_however_json_was_asked_for(spelling):
+    p = shell("grad", "x", "--x", "1", *spelling, "--precision", "0")
+    assert p.returncode == 2
+    err = json.loads(p.stdout)["error"]
+    assert set(err) == {"type", "message", "line", "column"}  # the README's keys, as for other errors
+    assert err["type"] == "usage" and "--precision" in err["message"]
