@@ -248,7 +248,8 @@ one it is a coarse node that recomputes its body in backward.
 \b
 --format plain: a first line `value F` (f's value), then `NAME V...` per
 derivative (x, or x,y for a mixed partial), an array's entries
-space-separated, row-major; nan, inf, -inf as awk reads them.
+space-separated, row-major; nan, inf, -inf as awk reads them. At order 1
+it is x.grad, accumulated over --repeat/--backward passes as in PyTorch.
 --format csv: derivative,index,value rows, f's value first (named value),
 index space-separated ("" for a scalar). With both, a failed --expect
 claim or check is also named on stderr.

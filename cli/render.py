@@ -167,7 +167,8 @@ def result_dict(r, full: bool = False) -> dict:
 
 def to_plain(r) -> str:
     """For shell scripts (`read name value`): a first line `value F` (f's own value), then one
-    `NAME V...` line per derivative (NAME is x, or x,y for a mixed partial). An array's
+    `NAME V...` line per derivative (NAME is x, or x,y for a mixed partial; at order 1 the
+    variable's .grad, accumulated over passes as PyTorch does). An array's
     entries follow its name space-separated, row-major; inf, -inf and nan as awk reads them."""
     return "".join(plain_chunks(r))
 

@@ -217,3 +217,13 @@ def test_the_run_pauses_the_cyclic_collector_and_gives_it_back(monkeypatch, caps
         main(["grad", "x*", "--x", "3"])  # an error on the way out gives it back too
     assert gc.isenabled()
     capsys.readouterr()
+
+
+def test_plain_and_csv_print_the_accumulated_grad_as_the_readme_says():
+    # --repeat 2 of x*x at 3: x.grad is 6 + 6 (PyTorch accumulates); the derivative stays 6
+    plain = run("grad", "x*x", "--x", "3", "--repeat", "2", "--format", "plain")
+    assert plain.exit_code == 0 and plain.output.splitlines() == ["value 9.0", "x 12.0"]
+    csv = run("grad", "x*x", "--x", "3", "--repeat", "2", "--format", "csv")
+    assert csv.output.splitlines()[-1] == "x,,12.0"
+    _, data = run_json("grad", "x*x", "--x", "3", "--repeat", "2")
+    assert data["gradients"]["x"] == 12.0 and data["derivatives"]["x"] == 6.0
