@@ -227,3 +227,15 @@ def test_plain_and_csv_print_the_accumulated_grad_as_the_readme_says():
     assert csv.output.splitlines()[-1] == "x,,12.0"
     _, data = run_json("grad", "x*x", "--x", "3", "--repeat", "2")
     assert data["gradients"]["x"] == 12.0 and data["derivatives"]["x"] == 6.0
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("--jacobain", "--jacobain is not an option (did you mean --jacobian?), and as a variable it needs a value, "
+                   "not the option --format"),
+    ("--y", "--y is not an option, and as a variable it needs a value, not the option --format"),
+])
+def test_an_unknown_flag_before_an_option_is_named_not_bound_to_it(typed, message):
+    # `--jacobain --format plain` bound a variable jacobain to "--format", and click then said
+    # "unexpected extra argument (plain)"
+    r = run("grad", "x*y", "--x", "1", typed, "--format", "plain")
+    assert r.exit_code == 2 and r.output.splitlines()[-1] == f"Error: {message}"
