@@ -291,16 +291,25 @@ MAX_CSV_BYTES = 50_000_000
 def read_points(path) -> dict:
     """A CSV file of points: a header naming the variables, one point per row, numbers only."""
     import csv
+    import io
     import os
 
+    from .values import decode_utf8, read_bounded
+
     path = os.fspath(path)
+    try:  # stat before open and read at most the limit: a FIFO would block, /dev/zero never ends
+        data = read_bounded(path, MAX_CSV_BYTES, "the points file")
+    except AgradError as exc:
+        if exc.kind == "binding":  # values.py speaks of values; a points file's errors stay "file"
+            exc.kind = "file"
+            exc.message = exc.message.replace("cannot be read as a value", "cannot be read as points")
+            exc.args = (exc.message,)
+        raise
+    reader = csv.reader(io.StringIO(decode_utf8(data, f"the points file {path}"), newline=""))
     try:
-        if os.path.getsize(path) > MAX_CSV_BYTES:
-            raise AgradError(f"{path}: over the limit of {MAX_CSV_BYTES:,} bytes", kind="file")
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise AgradError(f"cannot read the points file {path}: {exc.strerror or exc}", kind="file") from None
+        rows = list(reader)
+    except csv.Error as exc:  # a field over csv's limit (131,072 characters), a NUL byte
+        raise AgradError(f"{path}: line {reader.line_num}: not a readable CSV row ({exc})", kind="file") from None
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise AgradError(f"{path}: the points file is empty; it needs a header naming the variables", kind="file")

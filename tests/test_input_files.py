@@ -1,0 +1,99 @@
+"""Files agrad reads (--points, --lib, a derivation file's lib) and the file names it writes to:
+a device or a FIFO is refused before it is opened, a bad row is a one-line error, a value is
+never bound twice without a word, and an empty output name is a usage error. Exit code 2 and
+the message asserted; nothing escapes as a traceback."""
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import agrad
+from agrad.cli.main import cli
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def _capped():  # in the child: an unbounded read fails fast instead of taking the machine's memory
+    resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))
+
+
+def shell(*args, cwd=None):
+    """agrad in a child process with a memory cap and a time limit: a regression (a read of
+    /dev/zero, an open of a FIFO with no writer) fails the test instead of hanging the suite."""
+    cmd = [sys.executable, "-c", "from agrad.cli.main import main; main()", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, cwd=cwd, preexec_fn=_capped)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"agrad {' '.join(args)} did not finish in 20 s (it blocked on the file)")
+
+
+# ---- 1, 3. --points: a device or a FIFO is refused before it is opened -----------------------------
+def test_points_refuses_a_device_before_reading_it():
+    r = shell("grad", "x*y", "--pointwise", "--points", "/dev/zero", "--format", "csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr == ("error: the points file: '/dev/zero' is not a regular file (a pipe or a device cannot "
+                        "be read as points)\n")
+
+
+def test_points_refuses_a_fifo_with_no_writer(tmp_path):
+    fifo = tmp_path / "pf.csv"
+    os.mkfifo(fifo)
+    r = shell("grad", "x*2", "--pointwise", "--points", str(fifo), "--json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert '"type": "file"' in r.stdout and "is not a regular file" in r.stdout
+
+
+def test_points_api_refuses_a_directory_and_a_missing_file(tmp_path):
+    with pytest.raises(agrad.BindingError, match="the points file: .* is a directory, not a file") as e:
+        agrad.pointwise("x*2", points=tmp_path)
+    assert e.value.kind == "file"
+    with pytest.raises(agrad.BindingError, match="the points file: no file .*missing.csv") as e:
+        agrad.pointwise("x*2", points=tmp_path / "missing.csv")
+    assert e.value.kind == "file"
+
+
+# ---- 2. a field over csv's limit -------------------------------------------------------------------
+def test_points_field_over_the_csv_limit_is_a_one_line_error(tmp_path):
+    f = tmp_path / "big.csv"
+    f.write_text("x\n1\n" + "1" * 200_000 + "\n")
+    r = run("grad", "x*2", "--pointwise", "--points", str(f), "--format", "csv")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {f}: line 3: not a readable CSV row (field larger than field limit (131072))\n"
+    assert "Traceback" not in r.output and r.stdout == ""
+
+
+def test_points_file_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    f = tmp_path / "latin.csv"
+    f.write_bytes(b"x\n1\n\xe9\n")
+    r = run("grad", "x*2", "--pointwise", "--points", str(f))
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (f"error: the points file {f} is not UTF-8 text: byte 0xe9 at offset 4 (line 3) "
+                        f"cannot be decoded\n")
+
+
+# ---- 3. --lib and a derivation file's lib ----------------------------------------------------------
+def test_lib_refuses_a_fifo_before_opening_it(tmp_path):
+    fifo = tmp_path / "lf.agrad"
+    os.mkfifo(fifo)
+    r = shell("grad", "x", "--x", "1", "--lib", str(fifo))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr == f"error: --lib {fifo}: cannot read it (a pipe or a device, not a regular file)\n"
+
+
+def test_lib_refuses_a_device():
+    r = run("grad", "x", "--x", "1", "--lib", "/dev/zero")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.stderr == "error: --lib /dev/zero: cannot read it (a pipe or a device, not a regular file)\n"
+
+
+def test_derivation_file_lib_refuses_a_fifo(tmp_path):
+    os.mkfifo(tmp_path / "lf.agrad")
+    (tmp_path / "d.toml").write_text('[[case]]\nname = "a"\nexpr = "x"\nat = { x = 1 }\nlib = "lf.agrad"\n')
+    r = shell("check", "d.toml", "--json", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "lib=" in r.stdout and "lf.agrad: cannot read it (a pipe or a device, not a regular file)" in r.stdout
