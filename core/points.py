@@ -75,7 +75,8 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     """f and its derivatives at many points in one vectorized call: each element of the bound
     arrays (broadcast together) is a point of the scalar formula `expr`. `order=2` adds the
     second derivatives; `points` names a CSV file whose header names the variables (one point per
-    row); `wrt`, `dtype`, `lib` and `seed` as for agrad.grad. The formula must be elementwise:
+    row; a name it gives may not be bound as a value too); `wrt`, `dtype`, `lib` and `seed` as for
+    agrad.grad. The formula must be elementwise:
     sum, mean, @, max/min and indexing mix points and are refused. SymPy's derivative is computed
     once and evaluated on every point (`check`, given up after `check_timeout` seconds).
 
@@ -91,7 +92,12 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     if order not in (1, 2):
         raise AgradError(f"pointwise evaluation gives first and second derivatives: order= must be 1 or 2, "
                          f"got {order}", kind="usage")
-    values = {**(read_points(points) if points is not None else {}), **(at or {}), **bindings}
+    from_file = read_points(points) if points is not None else {}
+    for name in from_file:  # a value given twice must not silently replace the file's column
+        if name in (at or {}) or name in bindings:
+            raise AgradError(f"'{name}' is bound twice: in the points file's header and as a value; "
+                             f"drop one of them", kind="binding")
+    values = {**from_file, **(at or {}), **bindings}
     problem = make_problem(expr, values, Options(wrt=names(wrt), check=check, dtype=dtype, order=1,
                                                  check_timeout=check_timeout, lib=_paths(lib), seed=seed))
     program = problem.program

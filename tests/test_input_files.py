@@ -97,3 +97,24 @@ def test_derivation_file_lib_refuses_a_fifo(tmp_path):
     r = shell("check", "d.toml", "--json", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "lib=" in r.stdout and "lf.agrad: cannot read it (a pipe or a device, not a regular file)" in r.stdout
+
+
+# ---- 4. a name in the points file's header and bound as a value ------------------------------------
+def test_a_value_bound_twice_by_the_points_file_and_an_option_is_an_error(tmp_path):
+    f = tmp_path / "p1.csv"
+    f.write_text("x,y\n1,2\n3,4\n")
+    r = run("grad", "x*y", "--pointwise", "--points", str(f), "--x", "10", "--format", "csv")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == "error: 'x' is bound twice: in the points file's header and as a value; drop one of them\n"
+    assert r.stdout == "" and "Traceback" not in r.output
+    r = run("grad", "x*y*z", "--pointwise", "--points", str(f), "--z", "10", "--format", "csv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].startswith("1.0,2.0,10.0,20.0")  # another name: fine
+
+
+def test_a_value_bound_twice_through_the_api_is_an_error(tmp_path):
+    f = tmp_path / "p1.csv"
+    f.write_text("x,y\n1,2\n3,4\n")
+    for kwargs in ({"x": 1}, {"at": {"y": 1}}):
+        with pytest.raises(agrad.BindingError, match="is bound twice: in the points file's header") as e:
+            agrad.pointwise("x*y", points=f, **kwargs)
+        assert e.value.kind == "binding"
