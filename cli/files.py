@@ -13,6 +13,8 @@ import os
 import stat
 from typing import Callable
 
+import click
+
 from agrad import AgradError
 
 _REASONS = {
@@ -28,6 +30,16 @@ _REASONS = {
     errno.EFBIG: "the file is too large for the file system",
     errno.EIO: "an input/output error",
 }
+
+
+class OutputPath(click.Path):
+    """click.Path for a file agrad writes, refusing an empty name: the CLI skips an output option
+    whose value is falsy, so `--save ""` wrote nothing and exited 0."""
+
+    def convert(self, value, param, ctx):
+        if not os.fspath(value):
+            self.fail("the file name is empty; give a file to write", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _shown(path) -> str:

@@ -118,3 +118,28 @@ def test_a_value_bound_twice_through_the_api_is_an_error(tmp_path):
         with pytest.raises(agrad.BindingError, match="is bound twice: in the points file's header") as e:
             agrad.pointwise("x*y", points=f, **kwargs)
         assert e.value.kind == "binding"
+
+
+# ---- 5. an empty output file name ------------------------------------------------------------------
+@pytest.mark.parametrize("args, option", [
+    (["grad", "x", "--x", "1", "--save", ""], "--save"),
+    (["grad", "x", "--x", "1", "--dot", ""], "--dot"),
+    (["grad", "x", "--x", "1", "--graph-file", ""], "--graph-file"),
+    (["grad", "x", "--x", "[1, 2]", "--pointwise", "--plot-file", ""], "--plot-file"),
+    (["descend", "x**2", "--x", "1", "--wrt", "x", "--save", ""], "--save"),
+    (["descend", "x**2", "--x", "1", "--wrt", "x", "--plot-file", ""], "--plot-file"),
+])
+def test_an_empty_output_file_name_is_a_usage_error(args, option):
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[-1] == f"Error: Invalid value for '{option}': the file name is empty; give a file to write"
+    assert r.stdout == "" and "Traceback" not in r.output
+
+
+def test_an_empty_junit_file_name_is_a_usage_error(tmp_path):
+    f = tmp_path / "ok.toml"
+    f.write_text('[[case]]\nname = "a"\nexpr = "x"\nat = { x = 1 }\n')
+    r = run("check", str(f), "--junit", "")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[-1] == "Error: Invalid value for '--junit': the file name is empty; give a file to write"
+    assert r.stdout == ""
