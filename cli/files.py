@@ -107,8 +107,13 @@ def write_atomic(path, data: bytes | str | Callable, *, force: bool = False) -> 
     directory, name = os.path.split(os.path.abspath(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{name[:32]}.", suffix=".tmp", dir=directory)
-    except (OSError, ValueError) as exc:
-        raise _error(path, _reason(exc) if isinstance(exc, OSError) else "the path holds a NUL character") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.isdir(directory):  # /proc: it exists but takes no new file
+            raise _error(path, f"no file can be created in {_shown(directory)} "
+                               f"({(exc.strerror or str(exc)).lower()})") from None
+        raise _error(path, _reason(exc)) from None
+    except ValueError:
+        raise _error(path, "the path holds a NUL character") from None
     placed = False
     try:
         with os.fdopen(fd, "wb") as fh:

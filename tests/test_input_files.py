@@ -143,3 +143,17 @@ def test_an_empty_junit_file_name_is_a_usage_error(tmp_path):
     assert r.exit_code == 2, r.output
     assert r.stderr.splitlines()[-1] == "Error: Invalid value for '--junit': the file name is empty; give a file to write"
     assert r.stdout == ""
+
+
+# ---- 6. a directory that exists but takes no new file ----------------------------------------------
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_directory_that_takes_no_new_file_is_not_called_missing(tmp_path):
+    r = run("grad", "x", "--x", "1", "--save", "/proc/x")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == "error: cannot write '/proc/x': no file can be created in '/proc' (no such file or directory)\n"
+    r = run("grad", "x", "--x", "1", "--save", "/proc/self/status", "--force")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == ("error: cannot write '/proc/self/status': no file can be created in '/proc/self' "
+                        "(no such file or directory)\n")
+    r = run("grad", "x", "--x", "1", "--save", str(tmp_path / "missing" / "x.npz"))  # a missing one still is
+    assert r.exit_code == 2 and r.stderr.endswith(": its directory does not exist\n")
