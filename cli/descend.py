@@ -10,6 +10,7 @@ import time
 
 import click
 
+from agrad.cli.files import OutputPath
 from agrad.cli.main import (EXIT_FAILED, EXIT_OK, BindingCommand, _bindings, _console, _errors,
                             _force_option, _read_expr, emit_json)
 
@@ -110,9 +111,9 @@ def _betas(text):
 @click.option("--maximize", is_flag=True, default=None, help="Maximize instead of minimizing.")
 @click.option("--plot/--no-plot", default=None, help="Draw the loss curve in the terminal (default: on for a "
                                                      "terminal, off when piped).")
-@click.option("--plot-file", type=click.Path(dir_okay=False), help="Write the loss curve to a .png or .svg file "
+@click.option("--plot-file", type=OutputPath(dir_okay=False), help="Write the loss curve to a .png or .svg file "
                                                                     "(needs pip install \"agrad[plot]\").")
-@click.option("--save", "save_file", type=click.Path(dir_okay=False),
+@click.option("--save", "save_file", type=OutputPath(dir_okay=False),
               help="Write the whole trajectory (every step's loss, gradient norm and parameters) to this .npz file.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="table, json (one object), or csv (one row per step).")

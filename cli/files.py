@@ -13,6 +13,8 @@ import os
 import stat
 from typing import Callable
 
+import click
+
 from agrad import AgradError
 
 _REASONS = {
@@ -28,6 +30,16 @@ _REASONS = {
     errno.EFBIG: "the file is too large for the file system",
     errno.EIO: "an input/output error",
 }
+
+
+class OutputPath(click.Path):
+    """click.Path for a file agrad writes, refusing an empty name: the CLI skips an output option
+    whose value is falsy, so `--save ""` wrote nothing and exited 0."""
+
+    def convert(self, value, param, ctx):
+        if not os.fspath(value):
+            self.fail("the file name is empty; give a file to write", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _shown(path) -> str:
@@ -95,8 +107,13 @@ def write_atomic(path, data: bytes | str | Callable, *, force: bool = False) -> 
     directory, name = os.path.split(os.path.abspath(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{name[:32]}.", suffix=".tmp", dir=directory)
-    except (OSError, ValueError) as exc:
-        raise _error(path, _reason(exc) if isinstance(exc, OSError) else "the path holds a NUL character") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.isdir(directory):  # /proc: it exists but takes no new file
+            raise _error(path, f"no file can be created in {_shown(directory)} "
+                               f"({(exc.strerror or str(exc)).lower()})") from None
+        raise _error(path, _reason(exc)) from None
+    except ValueError:
+        raise _error(path, "the path holds a NUL character") from None
     placed = False
     try:
         with os.fdopen(fd, "wb") as fh:

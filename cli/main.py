@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from agrad.cli.files import OutputPath
+
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
 EXIT_CODES = """\b
@@ -140,10 +142,10 @@ def _function_options(f):
 
 # ---- the chain rule, many points, pictures (core/explain.py, core/points.py) -------------------
 def _picture_options(f):
-    f = click.option("--graph-file", type=click.Path(dir_okay=False),
+    f = click.option("--graph-file", type=OutputPath(dir_okay=False),
                      help="Draw the graph to a .svg or .png file with Graphviz's dot (apt-get install graphviz, "
                           "brew install graphviz).")(f)
-    f = click.option("--plot-file", type=click.Path(dir_okay=False),
+    f = click.option("--plot-file", type=OutputPath(dir_okay=False),
                      help='With --pointwise: write f and its derivatives to a .png or .svg file '
                           '(needs pip install "agrad[plot]").')(f)
     f = click.option("--plot/--no-plot", default=False, help="With --pointwise: draw f and its derivatives over "
@@ -285,9 +287,9 @@ claim or check is also named on stderr.
 @click.option("--retain-graph", is_flag=True, help="Keep the graph's saved values for further backward passes.")
 @click.option("--zero-grad", is_flag=True, help="Clear leaf gradients before each backward pass.")
 @click.option("--graph", "show_graph", is_flag=True, help="Print the graph as a tree, output at the root.")
-@click.option("--dot", "dot_file", type=click.Path(dir_okay=False, writable=True),
+@click.option("--dot", "dot_file", type=OutputPath(dir_okay=False, writable=True),
               help="Write the graph as Graphviz DOT (each node's value and gradient) to this file.")
-@click.option("--save", "save_file", type=click.Path(dir_okay=False, writable=True),
+@click.option("--save", "save_file", type=OutputPath(dir_okay=False, writable=True),
               help="Write every value, gradient and derivative in full to this .npz file (numpy.load reads it).")
 @click.option("--fuse", is_flag=True, help="Fuse chains of elementwise ops into nodes that save only their input "
                                           "and recompute the chain in backward (checkpointing).")
@@ -393,7 +395,7 @@ Examples:
 @cli.command("check", help=CHECK_HELP, no_args_is_help=True,
              short_help="Run derivation files (TOML) and report every case.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--junit", "junit", type=click.Path(dir_okay=False, writable=True),
+@click.option("--junit", "junit", type=OutputPath(dir_okay=False, writable=True),
               help="Also write a JUnit XML report to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every case.")
 @click.option("--sympy/--no-sympy", "use_sympy", default=True, show_default=True,

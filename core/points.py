@@ -75,7 +75,8 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     """f and its derivatives at many points in one vectorized call: each element of the bound
     arrays (broadcast together) is a point of the scalar formula `expr`. `order=2` adds the
     second derivatives; `points` names a CSV file whose header names the variables (one point per
-    row); `wrt`, `dtype`, `lib` and `seed` as for agrad.grad. The formula must be elementwise:
+    row; a name it gives may not be bound as a value too); `wrt`, `dtype`, `lib` and `seed` as for
+    agrad.grad. The formula must be elementwise:
     sum, mean, @, max/min and indexing mix points and are refused. SymPy's derivative is computed
     once and evaluated on every point (`check`, given up after `check_timeout` seconds).
 
@@ -91,7 +92,12 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     if order not in (1, 2):
         raise AgradError(f"pointwise evaluation gives first and second derivatives: order= must be 1 or 2, "
                          f"got {order}", kind="usage")
-    values = {**(read_points(points) if points is not None else {}), **(at or {}), **bindings}
+    from_file = read_points(points) if points is not None else {}
+    for name in from_file:  # a value given twice must not silently replace the file's column
+        if name in (at or {}) or name in bindings:
+            raise AgradError(f"'{name}' is bound twice: in the points file's header and as a value; "
+                             f"drop one of them", kind="binding")
+    values = {**from_file, **(at or {}), **bindings}
     problem = make_problem(expr, values, Options(wrt=names(wrt), check=check, dtype=dtype, order=1,
                                                  check_timeout=check_timeout, lib=_paths(lib), seed=seed))
     program = problem.program
@@ -291,16 +297,25 @@ MAX_CSV_BYTES = 50_000_000
 def read_points(path) -> dict:
     """A CSV file of points: a header naming the variables, one point per row, numbers only."""
     import csv
+    import io
     import os
 
+    from .values import decode_utf8, read_bounded
+
     path = os.fspath(path)
+    try:  # stat before open and read at most the limit: a FIFO would block, /dev/zero never ends
+        data = read_bounded(path, MAX_CSV_BYTES, "the points file")
+    except AgradError as exc:
+        if exc.kind == "binding":  # values.py speaks of values; a points file's errors stay "file"
+            exc.kind = "file"
+            exc.message = exc.message.replace("cannot be read as a value", "cannot be read as points")
+            exc.args = (exc.message,)
+        raise
+    reader = csv.reader(io.StringIO(decode_utf8(data, f"the points file {path}"), newline=""))
     try:
-        if os.path.getsize(path) > MAX_CSV_BYTES:
-            raise AgradError(f"{path}: over the limit of {MAX_CSV_BYTES:,} bytes", kind="file")
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise AgradError(f"cannot read the points file {path}: {exc.strerror or exc}", kind="file") from None
+        rows = list(reader)
+    except csv.Error as exc:  # a field over csv's limit (131,072 characters), a NUL byte
+        raise AgradError(f"{path}: line {reader.line_num}: not a readable CSV row ({exc})", kind="file") from None
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise AgradError(f"{path}: the points file is empty; it needs a header naming the variables", kind="file")

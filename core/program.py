@@ -3,6 +3,7 @@ def/backward statements (functions.py builds each definition's Op)."""
 from __future__ import annotations
 
 import os
+import stat
 
 import numpy as np
 
@@ -313,7 +314,11 @@ MAX_LIB_BYTES = 4 * P.MAX_SOURCE  # a lib file is source: at most MAX_SOURCE cha
 
 def _read_lib(path) -> str:
     try:
-        if os.stat(path).st_size > MAX_LIB_BYTES:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # checked before open: opening a FIFO with no writer blocks forever
+            what = "a directory" if stat.S_ISDIR(st.st_mode) else "a pipe or a device"
+            raise AgradError(f"lib={path}: cannot read it ({what}, not a regular file)", kind="file")
+        if st.st_size > MAX_LIB_BYTES:
             raise AgradError(f"lib={path}: over {MAX_LIB_BYTES:,} bytes", kind="file")
         with open(path, "rb") as fh:
             text = fh.read(MAX_LIB_BYTES + 1).decode("utf-8")
