@@ -162,6 +162,13 @@ def _first_line(exc) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _header_reason(exc) -> str:
+    """numpy's reason a header is malformed, unless it shows a Python object ('<ast.Name object at
+    0x...>' from literal_eval) that would mean nothing to the user."""
+    line = _first_line(exc)
+    return "" if " object at 0x" in line or not isinstance(exc, ValueError) else f": {line}"
+
+
 def _load_npy(path: str, what: str) -> np.ndarray:
     """A .npy file, its header read and bounded before its data."""
     shown = short_path(path)
@@ -175,16 +182,18 @@ def _load_npy(path: str, what: str) -> np.ndarray:
                                  f"the one array with numpy.save", kind="binding")
             fh.seek(0)
             version = fmt.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-            else:
+            if version not in ((1, 0), (2, 0), (3, 0)):
                 raise ValueError(f"unsupported .npy format version {version}")
         except AgradError:
             raise
         except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
             raise AgradError(f"{what}: {shown} is not a valid .npy file ({_first_line(exc)})", kind="binding") from None
+        try:
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = read(fh)
+        except Exception as exc:  # noqa: BLE001 -- numpy's parse of the header dict raises many kinds (TokenError too)
+            raise AgradError(f"{what}: {shown} is not a valid .npy file (its header is malformed{_header_reason(exc)})",
+                             kind="binding") from None
         if not all(type(n) is int and n >= 0 for n in shape):  # np.empty would raise on (-1,) or (True, 2)
             raise AgradError(f"{what}: {shown} is not a valid .npy file (its header's shape {shape!r} is not "
                              f"whole numbers >= 0)", kind="binding")
