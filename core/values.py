@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AgradError
+from .parser import BackwardDef, FuncDef, Statement, parse_statements
 from .program import MAX_ELEMENTS, compile_source, forward
 
 MAX_FILE_BYTES = 100_000_000  # an @file (80 MB of float64 is MAX_ELEMENTS; text takes more per number)
@@ -30,6 +31,7 @@ def parse_value(text: str, name: str, rng=None) -> np.ndarray:
     text = text.strip()
     if text.startswith("@"):
         return _load(text[1:], name)
+    one_expression(text, f"the value of '{name}'")
     try:
         program = compile_source(text, rng=rng)
     except AgradError as exc:
@@ -41,6 +43,32 @@ def parse_value(text: str, name: str, rng=None) -> np.ndarray:
                          span=program.nodes[program.variables[other]].span, source=text)
     value = forward(program, {}, np.float64).value
     return np.asarray(value, dtype=np.float64)
+
+
+def one_expression(text: str, what: str) -> None:
+    """Refuse a value or claim written as statements: compiled as a program, "1;2" or "y=3; y*2"
+    would silently be its last statement. `what` starts the message ("the value of 'x'")."""
+    if not any(c in text for c in ";\n="):  # nothing separates statements or assigns: no parse needed
+        return
+    statements = parse_statements(text)
+    try:
+        first = next(statements)
+        second = None if type(first) is not Statement or first.target is not None else next(statements, None)
+    except AgradError:
+        return  # not a program at all: compile_source says why, in its usual words
+    finally:
+        statements.close()
+    if isinstance(first, (FuncDef, BackwardDef)):
+        word = "def" if isinstance(first, FuncDef) else "backward"
+        raise AgradError(f"{what} must be one expression, not a {word} statement", kind="value",
+                         span=(first.span[0], first.name_span[1]), source=text)
+    if first.target is not None:
+        raise AgradError(f"{what} must be one expression, not an assignment to '{first.target}'", kind="value",
+                         span=first.target_span, source=text)
+    if second is not None:
+        start = (second.target_span or second.expr.span)[0] if type(second) is Statement else second.span[0]
+        raise AgradError(f"{what} must be one expression, not several statements (the second starts here)",
+                         kind="value", span=(start, start + 1), source=text)
 
 
 def short_path(path: str, limit: int = 60) -> str:
