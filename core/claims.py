@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import AgradError
+from .parser import is_name
 from .program import compile_source, forward
 from .tensor import Tensor, grad_mode
+from .values import one_expression
 
 
 def parse_claims(text: str) -> dict:
@@ -33,13 +35,38 @@ def parse_claims(text: str) -> dict:
         key, value = seg.split(sep, 1)
         key = ",".join(pending + [key.strip()])
         pending = []
-        if not all(k.isidentifier() for k in key.split(",")) or not value.strip():
+        if not all(is_name(k) for k in key.split(",")) or not value.strip():
             raise AgradError(f"expect= takes NAME=VALUE or NAME: FORMULA pairs separated by commas, got {text!r}",
                              kind="usage")
+        if key in claims:  # as a dict the last claim would silently replace the first
+            raise AgradError(f"'{key}' is claimed twice", kind="claim")
         claims[key] = value.strip()
     if pending:
         raise AgradError(f"the claim '{','.join(pending)}' has no value (write {pending[0]}=VALUE)", kind="usage")
     return claims
+
+
+def claims_of(expect) -> dict:
+    """expect= as {key: claim}: a text or a list of texts in the claim language, or a dict whose
+    keys are spelled as the language spells them ("x, y" is "x,y"). A derivative claimed twice
+    is an error: merged into one dict, the last claim would silently replace the first."""
+    if isinstance(expect, (str, list, tuple)):
+        texts = [expect] if isinstance(expect, str) else expect
+        pairs = [pair for text in texts for pair in parse_claims(text).items()]
+    else:
+        pairs = [(_key(k), v) for k, v in dict(expect).items()]
+    claims = {}
+    for key, claim in pairs:
+        if key in claims:
+            raise AgradError(f"'{key}' is claimed twice", kind="claim")
+        if isinstance(claim, str):  # refused before the work starts, not after the check
+            one_expression(claim, f"the claim for {key}")
+        claims[key] = claim
+    return claims
+
+
+def _key(key):
+    return ",".join(k.strip() for k in key.split(",")) if isinstance(key, str) else key
 
 
 def _separator(seg: str):
@@ -62,6 +89,7 @@ def claimed_value(claim, point: dict, key: str):
         except (ValueError, TypeError):
             raise AgradError(f"the claim for {key} is not a number or a rectangular list", kind="claim") from None
     text = str(claim)
+    one_expression(text, f"the claim for {key}")
     try:
         program = compile_source(text)
     except AgradError as exc:

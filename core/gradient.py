@@ -62,11 +62,10 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
     >>> r.gradients, len(r.nodes)
     ({'x': 2.0, 'y': 0.0}, 0)
     """
-    if isinstance(expect, (str, list, tuple)):
-        from .claims import parse_claims  # the claim language: only calls that state claims load it
+    if expect is not None:
+        from .claims import claims_of  # the claim language: only calls that state claims load it
 
-        texts = [expect] if isinstance(expect, str) else expect
-        expect = {k: v for text in texts for k, v in parse_claims(text).items()}
+        expect = claims_of(expect)
     options = Options(wrt=names(wrt), order=order, grad_output=seed_option(grad_output), check=check, dtype=dtype,
                       repeat=repeat, backward=backward, retain_graph=retain_graph, zero_grad=zero_grad,
                       jacobian=jacobian, hessian=hessian, expect=dict(expect) if expect else None, fuse=fuse,

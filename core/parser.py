@@ -120,6 +120,15 @@ _PIECE = re.compile(
     """,
     re.VERBOSE,
 )
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")  # _PIECE's name rule: ASCII only, so str.isidentifier is too loose
+
+
+def is_name(text) -> bool:
+    """Whether `text` is a name the language can write (a bound variable, a claim's key):
+    'ℌ' is a Python identifier, but no expression can use it."""
+    return isinstance(text, str) and _NAME.fullmatch(text) is not None
+
+
 _KIND = {**dict.fromkeys("0123456789", "num"),
          **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", "name"),
          **dict.fromkeys("-+*/^@()[],:;=\n", "op"), **dict.fromkeys(" \t\r\f#", "ws")}  # by a piece's first character

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AgradError
+from .errors import AgradError, shape_text
+from .parser import is_name
 from .program import CONSTANTS, Program, compile_source, float_array, load_library
 from .rng import Random
 from .values import parse_value
@@ -82,9 +83,10 @@ def cast(v, dtype):
 def as_array(value, name: str, rng=None) -> np.ndarray:
     """A binding as a float64 array: numbers, nested lists and numpy arrays directly; a string is
     a value in the language (a number, list, constant expression or @file), drawing from `rng`."""
-    if isinstance(value, str):
-        return parse_value(value, name, rng)
-    return np.asarray(float_array(value, name))
+    out = parse_value(value, name, rng) if isinstance(value, str) else np.asarray(float_array(value, name))
+    if out.size == 0:  # as "[]" and an empty file are: ones(0), an empty array or TOML [] has nothing to differentiate
+        raise AgradError(f"the value of '{name}' holds no numbers (shape {shape_text(out.shape)})", kind="binding")
+    return out
 
 
 def claimed_order(expect) -> int:
@@ -122,6 +124,9 @@ def bind(bindings: dict, options: Options):
 def validate(program: Program, values: dict, o: Options) -> list:
     """Every name bound, every option in range; returns the variables differentiated."""
     for name in values:
+        if not is_name(name):  # the tokenizer's rule: 'ℌ' passes str.isidentifier, but no expression can use it
+            raise AgradError(f"{name!r} cannot be bound: a name is ASCII letters, digits and '_', and does not start "
+                             f"with a digit", kind="binding")
         if name in CONSTANTS:
             raise AgradError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be bound; "
                              f"rename the variable", kind="binding")

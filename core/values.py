@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AgradError
+from .parser import BackwardDef, FuncDef, Statement, parse_statements
 from .program import MAX_ELEMENTS, compile_source, forward
 
 MAX_FILE_BYTES = 100_000_000  # an @file (80 MB of float64 is MAX_ELEMENTS; text takes more per number)
@@ -30,6 +31,7 @@ def parse_value(text: str, name: str, rng=None) -> np.ndarray:
     text = text.strip()
     if text.startswith("@"):
         return _load(text[1:], name)
+    one_expression(text, f"the value of '{name}'")
     try:
         program = compile_source(text, rng=rng)
     except AgradError as exc:
@@ -41,6 +43,32 @@ def parse_value(text: str, name: str, rng=None) -> np.ndarray:
                          span=program.nodes[program.variables[other]].span, source=text)
     value = forward(program, {}, np.float64).value
     return np.asarray(value, dtype=np.float64)
+
+
+def one_expression(text: str, what: str) -> None:
+    """Refuse a value or claim written as statements: compiled as a program, "1;2" or "y=3; y*2"
+    would silently be its last statement. `what` starts the message ("the value of 'x'")."""
+    if not any(c in text for c in ";\n="):  # nothing separates statements or assigns: no parse needed
+        return
+    statements = parse_statements(text)
+    try:
+        first = next(statements)
+        second = None if type(first) is not Statement or first.target is not None else next(statements, None)
+    except AgradError:
+        return  # not a program at all: compile_source says why, in its usual words
+    finally:
+        statements.close()
+    if isinstance(first, (FuncDef, BackwardDef)):
+        word = "def" if isinstance(first, FuncDef) else "backward"
+        raise AgradError(f"{what} must be one expression, not a {word} statement", kind="value",
+                         span=(first.span[0], first.name_span[1]), source=text)
+    if first.target is not None:
+        raise AgradError(f"{what} must be one expression, not an assignment to '{first.target}'", kind="value",
+                         span=first.target_span, source=text)
+    if second is not None:
+        start = (second.target_span or second.expr.span)[0] if type(second) is Statement else second.span[0]
+        raise AgradError(f"{what} must be one expression, not several statements (the second starts here)",
+                         kind="value", span=(start, start + 1), source=text)
 
 
 def short_path(path: str, limit: int = 60) -> str:
@@ -162,6 +190,13 @@ def _first_line(exc) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _header_reason(exc) -> str:
+    """numpy's reason a header is malformed, unless it shows a Python object ('<ast.Name object at
+    0x...>' from literal_eval) that would mean nothing to the user."""
+    line = _first_line(exc)
+    return "" if " object at 0x" in line or not isinstance(exc, ValueError) else f": {line}"
+
+
 def _load_npy(path: str, what: str) -> np.ndarray:
     """A .npy file, its header read and bounded before its data."""
     shown = short_path(path)
@@ -175,16 +210,18 @@ def _load_npy(path: str, what: str) -> np.ndarray:
                                  f"the one array with numpy.save", kind="binding")
             fh.seek(0)
             version = fmt.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-            else:
+            if version not in ((1, 0), (2, 0), (3, 0)):
                 raise ValueError(f"unsupported .npy format version {version}")
         except AgradError:
             raise
         except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
             raise AgradError(f"{what}: {shown} is not a valid .npy file ({_first_line(exc)})", kind="binding") from None
+        try:
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = read(fh)
+        except Exception as exc:  # noqa: BLE001 -- numpy's parse of the header dict raises many kinds (TokenError too)
+            raise AgradError(f"{what}: {shown} is not a valid .npy file (its header is malformed{_header_reason(exc)})",
+                             kind="binding") from None
         if not all(type(n) is int and n >= 0 for n in shape):  # np.empty would raise on (-1,) or (True, 2)
             raise AgradError(f"{what}: {shown} is not a valid .npy file (its header's shape {shape!r} is not "
                              f"whole numbers >= 0)", kind="binding")

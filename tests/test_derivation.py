@@ -154,7 +154,7 @@ def grad(*args):
 
 
 def test_expect_right_and_wrong_claims():
-    r = grad("(x1**2 + 2*x2)**2", "--x1", "2", "--x2", "3", "--expect", "x1=80,x2=40",
+    r = grad("(x1**2 + 2*x2)**2", "--x1", "2", "--x2", "3", "--expect", "x2=40",
              "--expect", "x1: 4*x1*(x1**2 + 2*x2)", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
     r = grad("(x1**2 + 2*x2)**2", "--x1", "2", "--x2", "3", "--expect", "x1=80,x2=41")
