@@ -19,6 +19,7 @@ from . import autodiff
 from .errors import AgradError
 from .problem import Options, make_problem
 from .graph import program_order
+from .parser import is_name
 from .kernels import spread
 from .program import evaluate
 from .results import Check
@@ -321,7 +322,7 @@ def read_points(path) -> dict:
         raise AgradError(f"{path}: the points file is empty; it needs a header naming the variables", kind="file")
     header = [c.strip() for c in rows[0]]
     for name in header:
-        if not name.isidentifier():
+        if not is_name(name):  # the language's names: 'ℌ' is a Python identifier no expression can use
             raise AgradError(f"{path}: the header must name variables, and {name!r} is not a name "
                              f"(line 1)", kind="file")
     if len(set(header)) != len(header):

@@ -157,3 +157,12 @@ def test_a_directory_that_takes_no_new_file_is_not_called_missing(tmp_path):
                         "(no such file or directory)\n")
     r = run("grad", "x", "--x", "1", "--save", str(tmp_path / "missing" / "x.npz"))  # a missing one still is
     assert r.exit_code == 2 and r.stderr.endswith(": its directory does not exist\n")
+
+
+def test_points_header_names_follow_the_language(tmp_path):
+    # 'ℌ' is a Python identifier, but no expression can use it (parser.is_name, as for bound names)
+    p = tmp_path / "p.csv"
+    p.write_text("ℌ,y\n1,2\n", encoding="utf-8")
+    r = run("grad", "y*2", "--pointwise", "--points", str(p), "--format", "csv")
+    assert r.exit_code == 2
+    assert r.stderr == f"error: {p}: the header must name variables, and 'ℌ' is not a name (line 1)\n"
