@@ -57,3 +57,11 @@ def test_odd_entries_at_the_edges_of_runs():
     assert plain_numbers(x) == _repr_join(x)
     every = np.full(CHUNK + 3, 3e-7)  # nothing but odd entries: every one by repr
     assert plain_numbers(every) == _repr_join(every)
+
+
+def test_dense_odd_entries_take_the_split_path_with_the_same_text():
+    from agrad.cli import render_plain
+
+    x = np.tile([1e-5, 0.5, np.nan, 2.0], CHUNK // 2)  # half the entries odd: over FEW_ODD a chunk
+    assert np.count_nonzero((np.abs(x) < 1e-4) | np.isnan(x)) // 2 > render_plain.FEW_ODD
+    assert plain_numbers(x) == _repr_join(x)
