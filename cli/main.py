@@ -52,13 +52,14 @@ class BindingCommand(click.Command):
                 if i + 1 >= len(args):
                     raise click.UsageError(f"--{name} needs a value (the value of the variable '{name}')", ctx)
                 follows = args[i + 1].split("=", 1)[0]
-                if follows in long_opts:  # `--jacobain --format plain`: a mistyped flag, or a value left out
+                if follows in long_opts or follows[:2] in short_opts:  # `--jacobain --format plain`, `--y -v`:
+                    # a mistyped flag, or a value left out
                     import difflib
 
                     close = difflib.get_close_matches("--" + name, sorted(long_opts), n=1, cutoff=0.75)
                     hint = f" (did you mean {close[0]}?)" if close else ""
                     raise click.UsageError(f"--{name} is not an option{hint}, and as a variable it needs a value, "
-                                           f"not the option {follows}", ctx)
+                                           f"not the option {follows if follows in long_opts else follows[:2]}", ctx)
                 binds.append((name, args[i + 1]))
                 i += 2
                 continue

@@ -239,3 +239,5 @@ def test_an_unknown_flag_before_an_option_is_named_not_bound_to_it(typed, messag
     # "unexpected extra argument (plain)"
     r = run("grad", "x*y", "--x", "1", typed, "--format", "plain")
     assert r.exit_code == 2 and r.output.splitlines()[-1] == f"Error: {message}"
+    short = run("grad", "x*y", "--x", "1", typed, "-v", "y=2")  # a short option too (-v NAME=VALUE)
+    assert short.exit_code == 2 and short.output.splitlines()[-1] == f"Error: {message[:-len('--format')]}-v"
