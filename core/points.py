@@ -122,7 +122,7 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
     with quiet_numpy(), gc_paused():  # entered once for the passes below, not by each of them
         value, ders = _evaluate(program, flat, problem.wrt, order, problem.dtype)
         seconds = time.perf_counter() - t0
-        kinks = _kink_points(program, flat, problem.dtype, n)
+        kinks = _kink_points(program, flat, problem.dtype, n, frozenset(problem.wrt))
         for d in ders.values():
             if not math.isfinite(np.dot(d, d)):  # a NaN or inf entry makes d.d one (finite: none; overflow: look)
                 kinks |= ~np.isfinite(d)
@@ -214,13 +214,14 @@ def _own(v, n: int, taken: set) -> np.ndarray:
     return out
 
 
-def _kink_points(program, flat, dtype, n) -> np.ndarray:
+def _kink_points(program, flat, dtype, n, wrt) -> np.ndarray:
     """Per point: a value sits on a kink of abs, relu, maximum/minimum, or a power's zero base
-    whose exponent varies (the same conventions as check.kink_nodes, point by point)."""
+    under an exponent that is not a literal, along a variable in `wrt` (check.kink_nodes's
+    conventions and check.pow_kink's rule, point by point)."""
     out = np.zeros(n, dtype=bool)
     if not any(node.kind == "op" and node.op.kink for node in program.nodes):
         return out
-    from .check import near_tie, variable_sets
+    from .check import near_tie, pow_kink, variable_sets
     from .tolerance import tolerances
 
     rtol, atol = tolerances(dtype)
@@ -237,7 +238,11 @@ def _kink_points(program, flat, dtype, n) -> np.ndarray:
             elif node.op.name in ("maximum", "minimum"):
                 out |= near_tie(args[0], args[1], rtol, atol)
             elif node.op.name == "pow" and deps[node.args[1]]:
-                out |= near_tie(args[0], 0, rtol, atol)
+                along_both, along_exponent = pow_kink(args[0], args[1], rtol, atol)
+                if (deps[node.args[0]] | deps[node.args[1]]) & wrt:
+                    out |= along_both
+                if deps[node.args[1]] & wrt:
+                    out |= along_exponent
     return out
 
 
