@@ -12,6 +12,7 @@ parameters before update k, then the update. The final loss is evaluated at the 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -21,8 +22,9 @@ from . import autodiff, replay
 from .errors import AgradError, shape_text
 from .gradient import _paths, grad, names
 from .optim import OPTIMIZERS, make
-from .problem import Options, as_array, bind, validate
-from .program import compile_source, evaluate, release_plan
+from .problem import Options, _real, as_array, bind, validate
+from .graph import merge_bindings
+from .program import Program, compile_source, evaluate, release_plan
 from .results import Check
 from .tensor import Tensor, gc_paused, quiet_numpy
 
@@ -102,8 +104,9 @@ def descend(expr, *, wrt=None, optimizer: str = "sgd", lr: float | None = None, 
     settings = _settings(steps, tol, every, optimizer)
     steps, every = settings["steps"], settings["every"]
     options_ = Options(wrt=names(wrt), lib=_paths(lib), seed=seed, check=check, check_timeout=check_timeout)
-    values, library, rnd = bind({**(at or {}), **bindings}, options_)
-    program = compile_source(str(expr), lib=library, rng=rnd)
+    values, library, rnd = bind(merge_bindings(at, bindings), options_)
+    # a compiled program (agrad.parse) as agrad.grad takes one; its own functions stand
+    program = expr if isinstance(expr, Program) else compile_source(expr, lib=library, rng=rnd)
     wrt = validate(program, values, options_)
     if not wrt:
         raise _usage("wrt= is empty: name at least one parameter to optimize")
@@ -138,16 +141,18 @@ def descend(expr, *, wrt=None, optimizer: str = "sgd", lr: float | None = None, 
 def _settings(steps, tol, every, optimizer):
     if optimizer not in OPTIMIZERS:
         raise _usage(f"optimizer= must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise _usage(f"steps= must be a whole number >= 1, got {steps!r}")
+    steps = int(steps)
     if steps > MAX_STEPS:
         raise AgradError(f"steps= must be at most {MAX_STEPS:,}, got {steps:,}", kind="limit")
-    if tol is not None and not (math.isfinite(tol) and tol >= 0):
+    if tol is not None and not (_real(tol) and tol >= 0):
         raise _usage(f"tol= must be a number >= 0, got {tol!r}")
     if every is None:
         every = max(1, steps // 10)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
         raise _usage(f"every= must be a whole number >= 1, got {every!r}")
+    every = int(every)
     return {"steps": steps, "tol": tol, "every": every}
 
 

@@ -9,7 +9,8 @@ from . import autodiff, higher, numeric
 from .differentiate import jacobian, seed_array, seeded
 from .errors import AgradError
 from .gradient import _paths, names, seed_option
-from .problem import Options, cast, make_problem
+from .problem import Options, _real, cast, make_problem
+from .graph import merge_bindings
 from .program import forward
 from .results import GradcheckBlock, GradcheckResult
 from .tensor import Tensor
@@ -40,11 +41,13 @@ def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
         raise AgradError(f"gradcheck takes order=1 (gradcheck) or order=2 (gradgradcheck), got {order}",
                          kind="usage")
     for name, v in (("eps", eps), ("atol", atol), ("rtol", rtol)):
-        if not (np.isfinite(v) and v >= 0) or (name == "eps" and v == 0):
+        if not (_real(v) and v >= 0) or (name == "eps" and v == 0):  # a string or None too: not a raw numpy error
             raise AgradError(f"{name}= must be a finite number {'> 0' if name == 'eps' else '>= 0'}, got {v}",
                              kind="usage")
-    problem = make_problem(expr, {**(at or {}), **bindings}, Options(wrt=wrt, check=False, lib=_paths(lib), seed=seed))
+    problem = make_problem(expr, merge_bindings(at, bindings), Options(wrt=wrt, check=False, lib=_paths(lib), seed=seed))
     program, wrt = problem.program, problem.wrt
+    if not wrt:  # nothing checked must not read as "passed"
+        raise AgradError("gradcheck needs a variable to check, and wrt= names none", kind="usage")
     point = {n: np.asarray(v, dtype=np.float64) for n, v in problem.bindings.items()}
     leaves = problem.leaves()
     y = forward(program, leaves, np.float64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .differentiate import derivatives, grad_value, run_passes
+from .graph import merge_bindings
 from .problem import Options, make_problem
 from .report import node_rows, non_finite, saved
 from .results import Check, GradResult, HessianSummary
@@ -71,7 +72,7 @@ def grad(expr, *, wrt=None, order: int = 1, grad_output=None, check: bool = True
                       jacobian=jacobian, hessian=hessian, expect=dict(expect) if expect else None, fuse=fuse,
                       rtol=rtol, atol=atol, check_timeout=check_timeout, lib=_paths(lib), seed=seed)
     with gc_paused():  # graphs are acyclic: the collector's passes over 100,000 live nodes find nothing
-        problem = make_problem(expr, {**(at or {}), **bindings}, options)
+        problem = make_problem(expr, merge_bindings(at, bindings), options)
         # the check of user functions' backward rules reads every node's gradient
         run = run_passes(problem, intermediates=intermediates or options.check)
         ders, method, graph_nodes = derivatives(problem, run)
@@ -143,11 +144,12 @@ def _latex(problem, ders, explanation):
     return latex_text(problem, ders, explanation)
 
 
-def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", lib=None, seed: int | None = None,
-            at: dict | None = None, **bindings) -> HessianSummary:
+def hessian(expr, *, wrt=None, grad_output=None, check: bool = False, dtype: str = "float64", lib=None,
+            seed: int | None = None, at: dict | None = None, **bindings) -> HessianSummary:
     """The Hessian over every scalar entry of the `wrt` variables, its eigenvalues and the
     second-order test (minimum, maximum, saddle, or not a stationary point). Bindings, `wrt`,
-    `dtype`, `lib` and `seed` as for agrad.grad; `check=True` checks the second derivatives
+    `grad_output`, `dtype`, `lib` and `seed` as for agrad.grad (every other keyword binds a
+    variable, even one named like an option of grad); `check=True` checks the second derivatives
     against SymPy first (a failure raises nothing: read agrad.grad(..., hessian=True).check).
 
     >>> import agrad
@@ -155,7 +157,9 @@ def hessian(expr, *, wrt=None, check: bool = False, dtype: str = "float64", lib=
     >>> h.matrix.tolist(), h.kind
     ([[2.0, -1.0], [-1.0, 6.0]], 'minimum')
     """
-    return grad(expr, wrt=wrt, hessian=True, check=check, dtype=dtype, lib=lib, seed=seed, at=at, **bindings).hessian
+    return grad(expr, wrt=wrt, grad_output=grad_output, hessian=True, check=check, dtype=dtype, lib=lib, seed=seed,
+                at=merge_bindings(at, bindings)).hessian
+
 
 
 def _public(v):

@@ -85,7 +85,7 @@ class Program:
     def __call__(self, at: dict | None = None, **bindings):
         """The output's value at a point (numbers, lists or arrays), with no graph recorded: a
         compiled program is evaluated again without parsing."""
-        values = {**(at or {}), **bindings}
+        values = merge_bindings(at, bindings)
         for name, idx in self.variables.items():
             if name not in values:
                 raise AgradError(f"no value for '{name}': bind it with {name}=VALUE", kind="name",
@@ -108,12 +108,35 @@ class Program:
         return self.source[a:a + half] + "…" + self.source[b - half:b]
 
 
+def merge_bindings(at, bindings: dict) -> dict:
+    """at= and the keyword bindings as one dict; a name in both is refused, as the command line
+    refuses a variable bound twice (at= is for names that clash with a function's arguments)."""
+    if not at:
+        if at is not None and not isinstance(at, dict):
+            raise AgradError(f"at= must be a dict of name: value, got {type(at).__name__}", kind="usage")
+        return bindings
+    if not isinstance(at, dict):
+        raise AgradError(f"at= must be a dict of name: value, got {type(at).__name__}", kind="usage")
+    for name in bindings:
+        if name in at:
+            raise AgradError(f"'{name}' is bound twice: in at= and as a keyword", kind="binding")
+    return {**at, **bindings}
+
+
 def float_array(v, name: str):
+    not_number = f"the value of '{name}' is not a number, a rectangular list or an array"
+    if v is None:  # np.asarray(None, float) is NaN: a value left out, not a number
+        raise AgradError(f"{not_number} (it is None)", kind="binding")
     try:
+        kind = v.dtype.kind if isinstance(v, (np.ndarray, np.generic)) else None
+        if kind is not None and kind not in "biuf":  # datetimes as days, complex without its imaginary part
+            raise AgradError(f"the value of '{name}' holds {v.dtype} values, not real numbers", kind="binding")
         a = np.asarray(v, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise AgradError(f"the value of '{name}' is not a number, a rectangular list or an array",
+    except OverflowError:  # a Python int past float64 (10**400)
+        raise AgradError(f"the value of '{name}' is too large for float64 (at most about 1.8e308)",
                          kind="binding") from None
+    except (ValueError, TypeError):
+        raise AgradError(not_number, kind="binding") from None
     return a[()] if a.ndim == 0 else a
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import autodiff
 from .errors import AgradError
 from .problem import Options, make_problem
-from .graph import program_order
+from .graph import merge_bindings, program_order
 from .parser import is_name
 from .kernels import spread
 from .program import evaluate
@@ -98,7 +98,7 @@ def pointwise(expr, *, order: int = 1, wrt=None, check: bool = True, points=None
         if name in (at or {}) or name in bindings:
             raise AgradError(f"'{name}' is bound twice: in the points file's header and as a value; "
                              f"drop one of them", kind="binding")
-    values = {**from_file, **(at or {}), **bindings}
+    values = {**from_file, **merge_bindings(at, bindings)}
     problem = make_problem(expr, values, Options(wrt=names(wrt), check=check, dtype=dtype, order=1,
                                                  check_timeout=check_timeout, lib=_paths(lib), seed=seed))
     program = problem.program

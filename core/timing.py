@@ -19,10 +19,11 @@ import numpy as np
 
 from . import autodiff
 from .tolerance import close, tolerances
-from .errors import AgradError
+from .errors import AgradError, whole
 from .gradient import _paths, names
-from .problem import Options, bind, validate
-from .program import compile_source, evaluate, forward
+from .problem import Options, _real, bind, validate
+from .graph import merge_bindings
+from .program import Program, compile_source, evaluate, forward
 from .report import saved
 from .tensor import Tensor
 
@@ -88,20 +89,19 @@ def bench(exprs, *, wrt=None, runs: int = 7, min_time: float = 0.2, lib=None, se
     >>> r.ok, [row.saved_values for row in r.rows]
     (True, [2, 2])
     """
-    exprs = list(exprs)
+    exprs = [exprs] if isinstance(exprs, (str, Program)) else list(exprs)  # one program is a list of one, not of its characters
     if not 1 <= len(exprs) <= MAX_VARIANTS:
         raise AgradError(f"bench takes 1 to {MAX_VARIANTS} expressions, got {len(exprs)}", kind="usage")
-    if not 1 <= runs <= MAX_RUNS:
-        raise AgradError(f"runs= must be between 1 and {MAX_RUNS}, got {runs}", kind="usage")
-    if not 0 < min_time <= 10:
-        raise AgradError(f"min_time= must be above 0 and at most 10 seconds, got {min_time:g}", kind="usage")
+    runs = whole(runs, "runs", 1, MAX_RUNS)
+    if not (_real(min_time) and 0 < min_time <= 10):
+        raise AgradError(f"min_time= must be above 0 and at most 10 seconds, got {min_time!r}", kind="usage")
     if len(exprs) * runs * min_time > MAX_SECONDS:
         raise AgradError(f"{len(exprs)} program(s) x runs={runs} x min_time={min_time:g} s is at least "
                          f"{len(exprs) * runs * min_time:,.0f} s of timing; the limit is {MAX_SECONDS} s: fewer runs= "
                          f"or a smaller min_time=", kind="limit")
     options = Options(wrt=names(wrt), lib=_paths(lib), seed=seed)
-    bound, library, rnd = bind({**(at or {}), **bindings}, options)
-    programs = [compile_source(s, lib=library, rng=rnd) for s in exprs]
+    bound, library, rnd = bind(merge_bindings(at, bindings), options)
+    programs = [s if isinstance(s, Program) else compile_source(s, lib=library, rng=rnd) for s in exprs]
     wrt = [validate(prog, bound, options) for prog in programs][0]
     values = {n: (v[()] if v.ndim == 0 else v) for n, v in ((n, np.asarray(v, dtype=np.float64))
                                                             for n, v in bound.items())}
@@ -110,7 +110,8 @@ def bench(exprs, *, wrt=None, runs: int = 7, min_time: float = 0.2, lib=None, se
         return {n: Tensor(v, requires_grad=n in wrt, name=n) for n, v in values.items()}
 
     rows = []
-    for src, prog in zip(exprs, programs):
+    for prog in programs:
+        src = prog.source
         def loop(n, prog=prog):
             for _ in range(n):
                 lv = leaves()
