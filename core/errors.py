@@ -73,3 +73,16 @@ _BY_KIND = {k: c for c in (ParseError, BindingError, UsageError, LimitError) for
 def shape_text(shape) -> str:
     """A shape as Python writes a tuple, for messages: (), (3,), (2, 3)."""
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def whole(value, label: str, low: int, high: int) -> int:
+    """An API argument that counts something (order=, repeat=, steps=, runs=, paths=): an int or
+    a numpy integer (not a bool, a float or a string) from low to high, as a Python int; else
+    the argument's own error, never a TypeError from deep inside."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise AgradError(f"{label}= must be a whole number from {low:,} to {high:,}, got {value!r}", kind="usage")
+    if not low <= value <= high:
+        raise AgradError(f"{label}= must be between {low:,} and {high:,}, got {int(value):,}", kind="usage")
+    return int(value)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import autodiff
 from .autodiff import unbroadcast
-from .errors import AgradError, shape_text
+from .errors import AgradError, shape_text, whole
 from .program import Program, evaluate
 from .tensor import const, grad_mode, quiet_numpy
 
@@ -126,8 +126,7 @@ def explain(program: Program, leaves: dict, dtype, *, wrt, gradients: dict, seed
     if len(program.nodes) > MAX_EXPLAIN_NODES:
         raise AgradError(f"explain=True lists every edge, and the graph has {len(program.nodes):,} nodes; the "
                          f"limit is {MAX_EXPLAIN_NODES:,}", kind="limit")
-    if not 0 <= max_paths <= MAX_PATHS:
-        raise AgradError(f"paths= must be between 0 and {MAX_PATHS}, got {max_paths}", kind="usage")
+    max_paths = whole(max_paths, "paths", 0, MAX_PATHS)
     values = evaluate(program, leaves, dtype)  # every value kept: the rules below read them
     names = node_names(program)
     out = values[program.output]

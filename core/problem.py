@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AgradError, shape_text
+from .errors import AgradError, shape_text, whole
 from .parser import is_name
 from .program import CONSTANTS, Program, compile_source, float_array, load_library
 from .rng import Random
@@ -101,7 +101,7 @@ def make_problem(expr, bindings: dict, options: Options) -> Problem:
         values = {n: as_array(v, n, rnd) for n, v in bindings.items()}
     else:
         values, library, rnd = bind(bindings, options)
-        program = compile_source(str(expr), lib=library, rng=rnd)
+        program = compile_source(expr, lib=library, rng=rnd)
     wrt = validate(program, values, options)
     order = max(options.order, 2 if options.hessian else 1, claimed_order(options.expect))
     _bound_work(values, wrt, order, options)
@@ -146,8 +146,7 @@ def validate(program: Program, values: dict, o: Options) -> list:
                          f"integer type: use float64, float32 or float16", kind="dtype")
     for n, label, limit in ((o.order, "order", MAX_ORDER), (o.repeat, "repeat", MAX_PASSES),
                             (o.backward, "backward", MAX_PASSES)):
-        if not 1 <= n <= limit:
-            raise AgradError(f"{label}= must be between 1 and {limit}, got {n}", kind="usage")
+        whole(n, label, 1, limit)
     validate_tolerances(o.rtol, o.atol)
     validate_timeout(o.check_timeout)
     if o.jacobian and (o.order > 1 or o.hessian):

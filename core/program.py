@@ -250,6 +250,9 @@ class _Compiler:
 def compile_source(src: str, *, lib=None, rng=None) -> Program:
     """`lib`: user functions (functions.Library) the program may call; `rng`: the run's
     rng.Random for rand()/randn() (one is made, with a fresh seed, on the first draw)."""
+    if not isinstance(src, str):  # str(None) would be a program naming the variable None
+        raise AgradError(f"the expression must be text (a str) or a Program from agrad.parse, got "
+                         f"{type(src).__name__}", kind="usage")
     with gc_paused():
         return _Compiler(src, lib.copy() if lib is not None else None, rng).compile(P.parse_statements(src))
 

@@ -18,7 +18,9 @@ class Random:
     __slots__ = ("_seed", "_generator", "draws")
 
     def __init__(self, seed: int | None = None):
-        if seed is not None and not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
+        if isinstance(seed, np.integer):  # np.int64(3) is a whole number too
+            seed = int(seed)
+        if seed is not None and (isinstance(seed, bool) or not (isinstance(seed, int) and 0 <= seed <= MAX_SEED)):
             from .errors import AgradError
 
             raise AgradError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}", kind="usage")

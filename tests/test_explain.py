@@ -98,10 +98,10 @@ def test_paths_are_counted_not_enumerated():
 def test_listed_paths_limit_and_bad_value():
     src = "a = x*x; b = a*a; c = b*b"
     assert agrad.grad(src, x=1.1, explain=True, paths=0).explanation.paths_of("x").listed == 0
-    with pytest.raises(agrad.AgradError, match="paths= must be between 0 and 1000, got -1"):
+    with pytest.raises(agrad.AgradError, match="paths= must be between 0 and 1,000, got -1"):
         agrad.grad(src, x=1, explain=True, paths=-1)
     r = run("grad", src, "--x", "1", "--explain", "--paths", "-1")
-    assert r.exit_code == 2 and r.stderr.strip() == "error: --paths must be between 0 and 1000, got -1"
+    assert r.exit_code == 2 and r.stderr.strip() == "error: --paths must be between 0 and 1,000, got -1"
 
 
 def test_constant_and_detached_inputs_have_no_edges():
