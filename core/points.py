@@ -146,6 +146,12 @@ def refuse_mixing(program) -> None:
     """Every op must act element by element: one that reads other elements (sum, mean, @, max,
     min, indexing, a user function) would mix the points. Array constants are refused too."""
     for node in program.nodes:
+        if node.kind == "op" and node.op.name == "detach":  # elementwise, but SymPy's one formula for every
+            # point cannot hold a value frozen at each point
+            raise AgradError(f"pointwise evaluation checks one formula on every point, and "
+                             f"{program.source[node.span[0]:node.span[1]]} freezes a value per point (detach and "
+                             f"no_grad); evaluate it one point at a time without pointwise", kind="usage",
+                             span=node.span, source=program.source)
         if node.kind == "op" and not node.op.elementwise:
             what = ({"[]": "indexing"}.get(node.op.symbol, node.op.symbol)
                     or (node.op.lang[0] if node.op.lang else node.op.name))

@@ -129,3 +129,13 @@ def test_a_tie_that_float_rounding_split_is_a_kink_point_by_point_too():
     (item,) = r.check.items
     assert r.check.status == "ok" and (item.kinks, item.mismatches) == (1, 0)
     np.testing.assert_array_equal(r.derivatives["x"], [0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("src, shown", [("detach(x)*x", "detach(x)"), ("no_grad(x*2) + x", "no_grad(x*2)")])
+def test_detach_is_refused_for_what_it_does_not_for_mixing(src, shown):
+    # detach is elementwise; it was refused as one that "mixes elements across points"
+    with pytest.raises(agrad.AgradError) as exc:
+        agrad.pointwise(src, x=[1.0, 2.0])
+    assert exc.value.message == (f"pointwise evaluation checks one formula on every point, and {shown} freezes a "
+                                 f"value per point (detach and no_grad); evaluate it one point at a time without "
+                                 f"pointwise")
