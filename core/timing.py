@@ -152,9 +152,14 @@ def bench(exprs, *, wrt=None, runs: int = 7, min_time: float = 0.2, lib=None, se
         for n in wrt:
             if not close(r.gradients[n], ref[n], rtol, atol).all():
                 agrees = False
-                diff = float(np.nanmax(np.abs(np.asarray(r.gradients[n]) - ref[n])))
-                disagreements.append(f"variant {k} ({r.expression}): d/d{n} differs from variant 1's by up to "
-                                     f"{diff:.3g}")
+                with np.errstate(invalid="ignore"):
+                    gap = np.abs(np.asarray(r.gradients[n], dtype=np.float64) - ref[n])
+                finite = gap[np.isfinite(gap)]
+                # where one side is NaN or inf there is no "up to": say so (nanmax of all-NaN warned)
+                by = (f"by up to {float(finite.max()):.3g}" if finite.size == gap.size else
+                      "where one of them is not finite" if not finite.size else
+                      f"by up to {float(finite.max()):.3g}, and where one of them is not finite")
+                disagreements.append(f"variant {k} ({r.expression}): d/d{n} differs from variant 1's {by}")
         out.append(dataclasses.replace(r, ratio=r.median / fastest, agrees=agrees))
     return BenchResult(tuple(out), wrt, disagreements, rtol, atol,
                        rnd.seed if rnd is not None and rnd.draws else None)

@@ -83,3 +83,13 @@ def test_one_program_and_compiled_programs_where_a_list_is_taken():
     assert [row.expression for row in r.rows] == ["x*x", "x**2"] and r.ok
     d = agrad.descend(agrad.parse("x*x"), x=1.0, lr=0.25, steps=1)
     assert d.params["x"] == 0.5
+
+
+def test_bench_names_a_non_finite_disagreement_without_a_warning():
+    # x*log(x) at 0 has a NaN gradient, x*x a 0: nanmax over all-NaN warned and said "up to nan"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = agrad.bench(["x*log(x)", "x*x"], x=0.0, runs=1, min_time=0.001)
+    assert r.disagreements == ["variant 2 (x*x): d/dx differs from variant 1's where one of them is not finite"]
