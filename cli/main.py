@@ -81,7 +81,24 @@ class BindingCommand(click.Command):
         return super().parse_args(ctx, opts + ["--"] + positional)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _PipeClosed(Exception):
+    """The reader closed stdout's pipe; not an OSError, so click's own EPIPE handler (exit 1, which
+    here means "a check failed") never sees it and _main exits 141 for every output path."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        import errno
+
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            if e.errno == errno.EPIPE:
+                raise _PipeClosed() from e
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 # package_name: click looks the version up only when --version is given (importlib.metadata
 # costs 17 ms of start-up otherwise)
 @click.version_option(None, "--version", package_name="agrad", prog_name="agrad", message="%(prog)s %(version)s")
@@ -766,7 +783,7 @@ def _main(args):
         sys.exit(EXIT_INPUT)
     except KeyboardInterrupt:
         _interrupted()
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
         _quiet_pipe()
     except RecursionError:
         click.echo("error: the input is nested too deeply to process", err=True)
