@@ -700,12 +700,10 @@ def report_error(exc, as_json: bool):
     where = exc.where()
     message = _flags(exc.message)
     if as_json:
-        import json
-
         err = {"type": exc.kind, "message": message, "column": None, "line": None}
         if where:
             err["line"], err["column"] = where[0], where[1]
-        click.echo(json.dumps({"error": err, "ok": False}, indent=2))
+        emit_json({"error": err, "ok": False})  # the results' writer: compact when piped, indented at a terminal
         return
     from agrad.cli.safe import plain
 
@@ -767,10 +765,8 @@ def _main(args):
         sys.stdout.flush()  # a full disk shows here, inside the handlers, not at interpreter exit
     except click.ClickException as e:
         if _wants_json(args):
-            import json
-
-            click.echo(json.dumps({"error": {"type": "usage", "message": safe.plain(e.format_message()),
-                                             "line": None, "column": None}, "ok": False}, indent=2))
+            emit_json({"error": {"type": "usage", "message": safe.plain(e.format_message()),
+                                 "line": None, "column": None}, "ok": False})
         else:
             message = safe.plain(e.format_message())  # an option's value quoted back is text, not escapes
             e.format_message = lambda: message
