@@ -429,8 +429,13 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
     with _errors("json" if as_json else "table"):
         files = agrad.derivation_files(paths)
         if junit:  # refuse a report file that cannot be written before the run, not after it
+            import os
+
             from agrad.cli.files import target_of
 
+            if os.path.realpath(junit) in {os.path.realpath(f) for f in files}:  # --force would replace it
+                raise agrad.AgradError(f"--junit names the derivation file {junit!r} that is being checked; "
+                                       f"give the report its own file", kind="usage")
             target_of(junit, force=force)
     console = None if as_json else _console()
     results, file_errors = [], []

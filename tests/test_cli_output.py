@@ -86,3 +86,34 @@ def test_error_json_is_indented_at_a_terminal():
     text = out.decode().replace("\r\n", "\n")
     assert text.count("\n") > 3  # indented, like every other --json at a terminal
     assert json.loads(text)["error"] == {"type": "parse", "message": "unexpected '*'", "column": 3, "line": 1}
+
+
+@pytest.mark.parametrize("args, first, second", [
+    (("descend", "x**2", "--x", "3", "--plot-file", "same.png", "--save", "same.png"), "--plot-file", "--save"),
+    (("descend", "x**2", "--x", "3", "--plot-file", "same.png", "--save", "./same.png", "--force"),
+     "--plot-file", "--save"),
+    (("grad", "x**2", "--x", "3", "--save", "same.png", "--dot", "sub/../same.png"), "--save", "--dot"),
+    (("grad", "x**2", "--x", "3", "--dot", "same.png", "--graph-file", "same.png"), "--dot", "--graph-file"),
+    (("grad", "x**2", "--x", "[1, 2]", "--pointwise", "--plot-file", "same.png", "--save", "same.png"),
+     "--plot-file", "--save"),
+], ids=["descend", "descend-force", "grad-save-dot", "grad-dot-graph", "grad-pointwise"])
+def test_two_outputs_naming_one_file_are_refused_before_any_work(tmp_path, monkeypatch, args, first, second):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert f"Error: {first} and {second} name the same file" in r.stderr  # in the order given
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "same.png").exists()  # refused up front: nothing was written
+
+
+def test_check_junit_cannot_overwrite_a_checked_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    case = tmp_path / "d.toml"
+    text = '[[case]]\nname = "sq"\nexpr = "x**2"\nat = { x = 3 }\nexpect = { x = 6 }\n'
+    case.write_text(text)
+    r = run("check", ".", "--junit", "d.toml", "--force")
+    assert r.exit_code == 2, r.output
+    assert "error: --junit names the derivation file 'd.toml' that is being checked" in r.stderr
+    assert case.read_text() == text
