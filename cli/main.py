@@ -423,6 +423,8 @@ Examples:
 @_force_option
 @click.pass_context
 def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
+    import dataclasses
+
     import agrad
     from agrad.cli import render
 
@@ -441,6 +443,8 @@ def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
     results, file_errors = [], []
 
     def show(res):
+        # a case's messages may quote the core's budget argument; the command line has --check-timeout
+        res = dataclasses.replace(res, messages=[_flags(m, only=("check_timeout",)) for m in res.messages])
         results.append(res)
         if console is not None:
             console.print(render.case_line(res), highlight=False, soft_wrap=True)
@@ -685,14 +689,16 @@ _FLAG_OF = {"retain_graph": "--retain-graph", "grad_output": "--grad-output", "z
             "maximize": "--maximize"}
 
 
-def _flags(message: str) -> str:
+def _flags(message: str, only=None) -> str:
     """'pass retain_graph=True' -> 'pass --retain-graph'; 'order= must' -> '--order must';
-    'bind it with y=VALUE' -> 'bind it with --y VALUE (or -v y=VALUE)'."""
+    'bind it with y=VALUE' -> 'bind it with --y VALUE (or -v y=VALUE)'. `only`: map just these names
+    (a derivation file's messages also name its TOML keys, which are no flags)."""
     import re
 
-    message = re.sub(r"bind it with ([A-Za-z_]\w*)=VALUE", r"bind it with --\1 VALUE (or -v \1=VALUE)", message)
-    message = message.replace("the value of 'grad_output'", "the value of --grad-output")  # a seed, not a variable
-    names = "|".join(_FLAG_OF)
+    if only is None:
+        message = re.sub(r"bind it with ([A-Za-z_]\w*)=VALUE", r"bind it with --\1 VALUE (or -v \1=VALUE)", message)
+        message = message.replace("the value of 'grad_output'", "the value of --grad-output")  # a seed, not a variable
+    names = "|".join(only or _FLAG_OF)
 
     def flag(m):
         value = m.group(2)

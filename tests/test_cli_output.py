@@ -117,3 +117,26 @@ def test_check_junit_cannot_overwrite_a_checked_file(tmp_path, monkeypatch):
     assert r.exit_code == 2, r.output
     assert "error: --junit names the derivation file 'd.toml' that is being checked" in r.stderr
     assert case.read_text() == text
+
+
+@pytest.mark.parametrize("args, line", [
+    (("grad", "x", "--x", "1"), "check skipped: SymPy took longer than the time budget of 1e-09 s (--check-timeout)"),
+    (("grad", "x", "--x", "1", "--json"), "SymPy took longer than the time budget of 1e-09 s (--check-timeout)"),
+    (("grad", "x", "--x", "[1, 2]", "--pointwise"), "SymPy check skipped: SymPy took longer than 1e-09 s (--check-timeout)"),
+    (("grad", "x", "--x", "[1, 2]", "--pointwise", "--json"), "SymPy took longer than 1e-09 s (--check-timeout)"),
+    (("descend", "x**2", "--x", "1", "--steps", "2"),
+     "start-point check skipped: SymPy took longer than the time budget of 1e-09 s (--check-timeout)"),
+    (("descend", "x**2", "--x", "1", "--steps", "2", "--json"),
+     "SymPy took longer than the time budget of 1e-09 s (--check-timeout)"),
+    (("check", "CASE"), "check skipped: SymPy took longer than the time budget of 1e-09 s (--check-timeout)"),
+    (("check", "CASE", "--json"), "SymPy took longer than the time budget of 1e-09 s (--check-timeout)"),
+], ids=["grad", "grad-json", "pointwise", "pointwise-json", "descend", "descend-json", "check", "check-json"])
+def test_a_skipped_check_names_the_flag_not_the_python_argument(tmp_path, monkeypatch, args, line):
+    monkeypatch.setenv("COLUMNS", "300")  # the table's line unfolded
+    case = tmp_path / "d.toml"  # no claims: the case is skipped when SymPy is
+    case.write_text('[[case]]\nname = "sq"\nexpr = "x**2"\nat = { x = 3 }\n')
+    args = [str(case) if a == "CASE" else a for a in args]
+    r = run(*args, "--check-timeout", "1e-9")  # SymPy cannot answer in a nanosecond: always skipped
+    assert r.exit_code == 0, r.output
+    assert line in r.output
+    assert "check_timeout" not in r.output
