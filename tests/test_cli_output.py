@@ -140,3 +140,15 @@ def test_a_skipped_check_names_the_flag_not_the_python_argument(tmp_path, monkey
     assert r.exit_code == 0, r.output
     assert line in r.output
     assert "check_timeout" not in r.output
+
+
+@pytest.mark.parametrize("args, label", [
+    (("grad", "x", "--x", "[0, 1e-310]", "--pointwise", "--plot"), "x (×1e-310)"),  # a subnormal x axis
+    (("descend", "x**2", "--x", "1e-160", "--steps", "5", "--plot"), "(×1e-321)"),  # a subnormal loss
+], ids=["pointwise", "descend"])
+def test_a_plot_of_tiny_values_is_drawn_scaled(args, label):
+    r = run(*args)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception  # plotext raised OverflowError
+    assert r.exit_code == 0, r.output
+    assert label in r.output
+    assert "┤" in r.output  # the plot itself: tick marks on the y axis
