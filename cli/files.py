@@ -39,7 +39,24 @@ class OutputPath(click.Path):
     def convert(self, value, param, ctx):
         if not os.fspath(value):
             self.fail("the file name is empty; give a file to write", param, ctx)
-        return super().convert(value, param, ctx)
+        value = super().convert(value, param, ctx)
+        _refuse_same_output(value, param, ctx)
+        return value
+
+
+def _refuse_same_output(value, param, ctx) -> None:
+    """Two output options naming one file (--plot-file a.png --save a.png) are refused while the
+    options are read: otherwise the run wrote one, then failed on the other ("the file exists"),
+    or with --force silently replaced the first by the second."""
+    if ctx is None or param is None:
+        return
+    seen = ctx.meta.setdefault("agrad.output_paths", {})
+    key = os.path.realpath(os.fspath(value))
+    flag = param.opts[0] if param.opts else param.name
+    other = seen.setdefault(key, flag)
+    if other != flag:
+        raise click.UsageError(f"{other} and {flag} name the same file {_shown(value)}; "
+                               f"give each output its own file", ctx)
 
 
 def _shown(path) -> str:

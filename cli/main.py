@@ -81,7 +81,24 @@ class BindingCommand(click.Command):
         return super().parse_args(ctx, opts + ["--"] + positional)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _PipeClosed(Exception):
+    """The reader closed stdout's pipe; not an OSError, so click's own EPIPE handler (exit 1, which
+    here means "a check failed") never sees it and _main exits 141 for every output path."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        import errno
+
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            if e.errno == errno.EPIPE:
+                raise _PipeClosed() from e
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 # package_name: click looks the version up only when --version is given (importlib.metadata
 # costs 17 ms of start-up otherwise)
 @click.version_option(None, "--version", package_name="agrad", prog_name="agrad", message="%(prog)s %(version)s")
@@ -406,19 +423,28 @@ Examples:
 @_force_option
 @click.pass_context
 def check_cmd(ctx, paths, junit, as_json, use_sympy, check_timeout, force):
+    import dataclasses
+
     import agrad
     from agrad.cli import render
 
     with _errors("json" if as_json else "table"):
         files = agrad.derivation_files(paths)
         if junit:  # refuse a report file that cannot be written before the run, not after it
+            import os
+
             from agrad.cli.files import target_of
 
+            if os.path.realpath(junit) in {os.path.realpath(f) for f in files}:  # --force would replace it
+                raise agrad.AgradError(f"--junit names the derivation file {junit!r} that is being checked; "
+                                       f"give the report its own file", kind="usage")
             target_of(junit, force=force)
     console = None if as_json else _console()
     results, file_errors = [], []
 
     def show(res):
+        # a case's messages may quote the core's budget argument; the command line has --check-timeout
+        res = dataclasses.replace(res, messages=[_flags(m, only=("check_timeout",)) for m in res.messages])
         results.append(res)
         if console is not None:
             console.print(render.case_line(res), highlight=False, soft_wrap=True)
@@ -663,14 +689,16 @@ _FLAG_OF = {"retain_graph": "--retain-graph", "grad_output": "--grad-output", "z
             "maximize": "--maximize"}
 
 
-def _flags(message: str) -> str:
+def _flags(message: str, only=None) -> str:
     """'pass retain_graph=True' -> 'pass --retain-graph'; 'order= must' -> '--order must';
-    'bind it with y=VALUE' -> 'bind it with --y VALUE (or -v y=VALUE)'."""
+    'bind it with y=VALUE' -> 'bind it with --y VALUE (or -v y=VALUE)'. `only`: map just these names
+    (a derivation file's messages also name its TOML keys, which are no flags)."""
     import re
 
-    message = re.sub(r"bind it with ([A-Za-z_]\w*)=VALUE", r"bind it with --\1 VALUE (or -v \1=VALUE)", message)
-    message = message.replace("the value of 'grad_output'", "the value of --grad-output")  # a seed, not a variable
-    names = "|".join(_FLAG_OF)
+    if only is None:
+        message = re.sub(r"bind it with ([A-Za-z_]\w*)=VALUE", r"bind it with --\1 VALUE (or -v \1=VALUE)", message)
+        message = message.replace("the value of 'grad_output'", "the value of --grad-output")  # a seed, not a variable
+    names = "|".join(only or _FLAG_OF)
 
     def flag(m):
         value = m.group(2)
@@ -683,12 +711,10 @@ def report_error(exc, as_json: bool):
     where = exc.where()
     message = _flags(exc.message)
     if as_json:
-        import json
-
         err = {"type": exc.kind, "message": message, "column": None, "line": None}
         if where:
             err["line"], err["column"] = where[0], where[1]
-        click.echo(json.dumps({"error": err, "ok": False}, indent=2))
+        emit_json({"error": err, "ok": False})  # the results' writer: compact when piped, indented at a terminal
         return
     from agrad.cli.safe import plain
 
@@ -750,10 +776,8 @@ def _main(args):
         sys.stdout.flush()  # a full disk shows here, inside the handlers, not at interpreter exit
     except click.ClickException as e:
         if _wants_json(args):
-            import json
-
-            click.echo(json.dumps({"error": {"type": "usage", "message": safe.plain(e.format_message()),
-                                             "line": None, "column": None}, "ok": False}, indent=2))
+            emit_json({"error": {"type": "usage", "message": safe.plain(e.format_message()),
+                                 "line": None, "column": None}, "ok": False})
         else:
             message = safe.plain(e.format_message())  # an option's value quoted back is text, not escapes
             e.format_message = lambda: message
@@ -766,7 +790,7 @@ def _main(args):
         sys.exit(EXIT_INPUT)
     except KeyboardInterrupt:
         _interrupted()
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
         _quiet_pipe()
     except RecursionError:
         click.echo("error: the input is nested too deeply to process", err=True)

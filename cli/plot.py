@@ -36,14 +36,55 @@ def _log_ticks(lo: float, hi: float):
                     (round(math.log10(v)) for v in values)]
 
 
+# plotext labels ticks with 10 ** (digits to tell them apart), an int that overflows a float once
+# the axis spans less than ~1e-308: an axis of values this small is drawn scaled (its label says by what)
+_TINY = 1e-150
+
+
+def _tiny_exponent(arrays) -> int:
+    """e < 0 when every finite value on the axis is below _TINY in magnitude (and one is not 0), else 0."""
+    m = max((float(np.abs(a[np.isfinite(a)]).max(initial=0.0)) for a in arrays), default=0.0)
+    return math.floor(math.log10(m)) if 0 < m < _TINY else 0
+
+
+def _scaled(a, e: int):
+    """a * 10**-e in steps that stay within float range (10**324 is none)."""
+    k = -e
+    while k > 300:
+        a, k = a * 1e300, k - 300
+    return a * 10.0 ** k
+
+
+def _axis_label(label: str, e: int) -> str:
+    return f"{label} (×1e{e})".strip() if e else label
+
+
 def terminal_plot(series, *, title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False,
                   width: int = 80, height: int = 20, color: bool = False, marks=()) -> str:
     """The curves drawn with Unicode characters, as a string no line of which is wider than
     `width` columns. Non-finite points are left out (a diverged run plots up to its last finite
     loss); with logy, so are points <= 0. `marks` (label, x, y) are single points drawn as x
-    (kinks, undefined derivatives)."""
+    (kinks, undefined derivatives). An axis of tiny values (all below 1e-150) is scaled by a power
+    of ten named in its label."""
     import plotext as plt
 
+    series = [(label, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) for label, x, y in series]
+    marks = [(label, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) for label, x, y in marks]
+    ex = _tiny_exponent([x for _, x, _ in series + marks])
+    ey = 0 if logy else _tiny_exponent([y for _, _, y in series + marks])  # a log axis has no such ticks
+    if ex or ey:
+        series = [(label, _scaled(x, ex), _scaled(y, ey)) for label, x, y in series]
+        marks = [(label, _scaled(x, ex), _scaled(y, ey)) for label, x, y in marks]
+        xlabel, ylabel = _axis_label(xlabel, ex), _axis_label(ylabel, ey)
+    try:
+        return _draw(plt, series, marks, title=title, xlabel=xlabel, ylabel=ylabel, logy=logy, width=width,
+                     height=height, color=color)
+    except (OverflowError, ValueError, ZeroDivisionError):  # plotext's arithmetic on values it cannot label
+        plt.clear_figure()
+        return "(no plot: plotext cannot draw axes for these values)"
+
+
+def _draw(plt, series, marks, *, title, xlabel, ylabel, logy, width, height, color) -> str:
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")  # the terminal's own background and text colour; only the curves are coloured

@@ -15,6 +15,14 @@ from agrad.cli.safe import literal
 TICK, CROSS, KINK = "✓", "✗", "~"
 
 
+def flag_words(reason):
+    """A check's reason in the CLI's words: the core names its arguments (check_timeout=), the
+    command line has flags (--check-timeout)."""
+    from agrad.cli.main import _flags
+
+    return reason and _flags(reason)
+
+
 # ---- numbers -------------------------------------------------------------------------------
 def jsonable(v):
     """numpy values as JSON: full float64 precision (shortest repr), nested lists for arrays,
@@ -100,7 +108,7 @@ def result_dict(r, full: bool = False) -> dict:
     check = {
         "status": r.check.status,
         "ok": r.check.ok,
-        "reason": r.check.reason,
+        "reason": flag_words(r.check.reason),
         "rtol": r.check.rtol,
         "atol": r.check.atol,
         "seconds": round(r.check.seconds, 6),
@@ -316,7 +324,7 @@ def render_check(r, console, digits: int, full: bool = False):
         console.print("check: off (--no-check)")
         return
     if c.status == "skipped" and not c.items:  # nothing to compare at all
-        console.print(f"[yellow]check skipped: {literal(c.reason)}[/]", highlight=False)
+        console.print(f"[yellow]check skipped: {literal(flag_words(c.reason))}[/]", highlight=False)
         rows = [(k, v) for k, v in r.derivatives.items()]
         left = 0 if full or len(rows) <= MAX_TABLE_DERIVATIVES else len(rows) - MAX_TABLE_DERIVATIVES
         t = Table(header_style="bold")
@@ -363,7 +371,7 @@ def render_check(r, console, digits: int, full: bool = False):
     summary = {"ok": f"[green]{agree}[/]",
                "failed": f"[bold red]{CROSS} some derivatives disagree with SymPy[/]" if any(
                    i.verdict == "mismatch" for i in c.items) else f"[bold red]{CROSS} a backward rule disagrees with SymPy[/]",
-               "skipped": f"[yellow]check skipped: {literal(c.reason)}[/]"}[c.status]
+               "skipped": f"[yellow]check skipped: {literal(flag_words(c.reason))}[/]"}[c.status]
     console.print(summary + f" ({c.seconds:.2f} s)", highlight=False)
 
 

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from agrad.cli.render import CROSS, TICK, fmt
+from agrad.cli.render import CROSS, TICK, flag_words, fmt
 
 FLAGS = {"lr": "--lr", "momentum": "--momentum", "dampening": "--dampening", "weight_decay": "--weight-decay",
          "nesterov": "--nesterov", "betas": "--betas", "eps": "--eps", "amsgrad": "--amsgrad", "alpha": "--alpha",
@@ -103,13 +103,13 @@ def render_check_line(check, console) -> None:
         console.print(f"[bold red]{CROSS} the gradient at the start disagrees with SymPy: d/{', d/'.join(bad)}[/]",
                       highlight=False)
     else:
-        console.print(f"[yellow]start-point check skipped: {check.reason}[/]", highlight=False)
+        console.print(f"[yellow]start-point check skipped: {flag_words(check.reason)}[/]", highlight=False)
 
 
 def check_dict(check):
     if check is None:
         return {"status": "off", "ok": None}
-    return {"status": check.status, "ok": check.ok, "reason": check.reason,
+    return {"status": check.status, "ok": check.ok, "reason": flag_words(check.reason),
             "derivatives": {i.key: {"ad": i.ad, "sympy": i.sympy, "formula": i.formula, "error": i.error,
                                     "verdict": i.verdict} for i in check.items}}
 

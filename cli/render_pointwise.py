@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from agrad.cli.render import CROSS, TICK, fmt, jsonable
+from agrad.cli.render import CROSS, TICK, flag_words, fmt, jsonable
 
 ROWS_SHOWN = 20  # the table shows the first and last rows of a long run; CSV and JSON hold every one
 
@@ -44,7 +44,7 @@ def pointwise_dict(r) -> dict:
         "expression": r.expression, "points": r.points, "shape": list(r.shape), "wrt": r.wrt, "order": r.order,
         "variables": r.variables, "value": r.value, "derivatives": r.derivatives,
         "kinks": np.flatnonzero(r.kinks).tolist(), "varying": r.varying, "seconds": r.seconds,
-        "check": {"status": c.status, "ok": c.ok, "reason": c.reason, "rtol": c.rtol, "atol": c.atol,
+        "check": {"status": c.status, "ok": c.ok, "reason": flag_words(c.reason), "rtol": c.rtol, "atol": c.atol,
                   "seconds": round(c.seconds, 6),
                   "derivatives": {i.key: {"formula": i.formula, "max_error": i.max_error, "worst_point": i.worst,
                                           "mismatches": i.mismatches, "kinks": i.kinks, "verdict": i.verdict}
@@ -80,7 +80,7 @@ def render_table(r, console, digits: int = 8):
 def check_lines(r, digits: int = 8) -> list:
     c = r.check
     if c.status in ("off", "skipped"):
-        return [f"SymPy check {c.status}" + (f": {c.reason}" if c.reason else "")]
+        return [f"SymPy check {c.status}" + (f": {flag_words(c.reason)}" if c.reason else "")]
     out = []
     for item in c.items:
         mark = TICK if item.verdict == "ok" else CROSS
