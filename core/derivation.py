@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AgradError
+from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
 from .gradient import grad
 
 MAX_FILE_BYTES = 10_000_000  # a derivation file is text someone wrote: 10 MB is far beyond any
@@ -50,6 +50,16 @@ KEYS = {
     "expect_loss": ((int, float, str), "with descend: the final loss"),
     "expect_stop": (str, "with descend: how the run stops: 'steps', 'tol' or 'diverged'"),
 }
+# Keys only one kind of case reads: elsewhere they would be silently ignored, so they are refused.
+DESCEND_ONLY = ("descend", "expect_params", "expect_loss", "expect_stop")
+GRAD_ONLY = ("order", "expect", "dtype", "grad_output", "jacobian", "repeat", "backward", "retain_graph",
+             "zero_grad", "expect_passes", "expect_error", "expect_grad_fn", "expect_saved", "fuse", "rtol",
+             "atol", "expect_wrong_rules")
+# Claims a case that expects an error never reaches (the error comes first).
+CLAIMS = ("expect", "expect_passes", "expect_grad_fn", "expect_saved", "expect_wrong_rules")
+# Every kind an AgradError can have (errors.py's classes, and functions.py's "definition").
+ERROR_KINDS = tuple(k for c in (ParseError, BindingError, UsageError, LimitError) for k in c.kinds) + ("definition",)
+STOPS = ("steps", "tol", "diverged")  # descent.DescendResult.stop
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,21 @@ def _case(path: Path, i: int, c, line: int) -> Case:
             return broken(f"case '{name}': '{k}' should be {_kind(types)}, not {type(v).__name__}")
     if "expr" not in c:
         return broken(f"case '{name}': missing 'expr'")
+    misplaced = [k for k in (GRAD_ONLY if "descend" in c else DESCEND_ONLY[1:]) if k in c]
+    if misplaced:
+        why = ("a descend case reads only name, expr, at/points, wrt, lib, seed, descend, expect_params, "
+               "expect_loss and expect_stop" if "descend" in c else "it applies only to a case with a 'descend' table")
+        return broken(f"case '{name}': '{misplaced[0]}' does not apply here: {why}")
+    if "expect_error" in c:
+        claim = next((k for k in CLAIMS if k in c), None)
+        if claim:
+            return broken(f"case '{name}': '{claim}' is never checked beside 'expect_error' (the error comes first)")
+        if c["expect_error"] not in ERROR_KINDS:
+            return broken(f"case '{name}': expect_error '{c['expect_error']}' is not an error kind; "
+                          f"known: {', '.join(ERROR_KINDS)}")
+    if "expect_stop" in c and c["expect_stop"] not in STOPS:
+        return broken(f"case '{name}': expect_stop '{c['expect_stop']}' is not a way a descent stops; "
+                      f"known: {', '.join(STOPS)}")
     if "at" in c and "points" in c:
         return broken(f"case '{name}': give 'at' or 'points', not both")
     points = c.get("points") or [c.get("at", {})]

@@ -1,0 +1,56 @@
+"""Derivation files: keys that do not apply to a case, unknown error kinds and stops, paths, descend
+options and malformed files are refused up front (exit 2 / AgradError), never judged or ignored."""
+import pytest
+from click.testing import CliRunner
+
+import agrad
+from agrad.cli.main import cli
+from agrad.derivation import KEYS
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def write(tmp_path, body, name="d.toml"):
+    path = tmp_path / name
+    path.write_text('[[case]]\nname = "c"\nexpr = "x**2"\nat = { x = 3 }\n' + body)
+    return path
+
+
+@pytest.mark.parametrize("body, key, why", [
+    ("expect_loss = 12345\n", "expect_loss", "descend"),
+    ("expect_params = { x = 999 }\n", "expect_params", "descend"),
+    ('expect_stop = "diverged"\n', "expect_stop", "descend"),
+    ("descend = { lr = 0.1, steps = 5 }\nexpect = { x = 999 }\n", "expect", "descend case reads only"),
+    ("descend = { lr = 0.1, steps = 5 }\nexpect_passes = [{ x = 999 }]\n", "expect_passes", "descend case"),
+    ("descend = { lr = 0.1, steps = 5 }\norder = 5\n", "order", "descend case"),
+    ("descend = { lr = 0.1, steps = 5 }\nrepeat = 3\n", "repeat", "descend case"),
+    ('descend = { lr = 0.1, steps = 5 }\ndtype = "float16"\n', "dtype", "descend case"),
+    ('expect_error = "backward"\nexpect = { x = 6 }\n', "expect", "expect_error"),
+])
+def test_a_key_that_does_not_apply_to_the_case_is_its_error(tmp_path, body, key, why):
+    r = run("check", str(write(tmp_path, body)))
+    assert r.exit_code == 2, r.output
+    assert f"case 'c': '{key}'" in r.output and why in r.output
+    assert "Traceback" not in r.output
+    [res] = agrad.check_file(tmp_path / "d.toml")
+    assert res.status == "error" and key in res.messages[0]
+
+
+@pytest.mark.parametrize("body, word, known", [
+    ('expect_error = "bogus"\n', "expect_error 'bogus' is not an error kind", "backward"),
+    ('descend = { lr = 0.1, steps = 5 }\nexpect_stop = "bogus"\n', "expect_stop 'bogus' is not a way", "diverged"),
+])
+def test_an_unknown_error_kind_or_stop_is_refused_naming_the_known_ones(tmp_path, body, word, known):
+    r = run("check", str(write(tmp_path, body)))
+    assert r.exit_code == 2, r.output
+    assert word in r.output and "known:" in r.output and known in r.output
+    assert "Traceback" not in r.output
+
+
+def test_the_unknown_key_message_lists_every_key(tmp_path):
+    [res] = agrad.check_file(write(tmp_path, "zzzqqq = 1\n"))
+    assert res.status == "error"
+    known = res.messages[0].split("known: ")[1].split(", ")
+    assert set(known) == set(KEYS) >= {"seed", "expect_wrong_rules", "descend", "expect_params", "expect_stop"}
