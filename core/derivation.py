@@ -245,10 +245,29 @@ def _kind(t) -> str:
     return " or ".join(names[x] for x in t) if isinstance(t, tuple) else names[t]
 
 
+def _path(p, arg: str) -> Path:
+    """One path given by the caller: a str or os.PathLike, not empty (Path("") is the current
+    directory, and scanning it, or /, recursively is never what was meant)."""
+    import os
+
+    if not isinstance(p, (str, os.PathLike)) or isinstance(p, bytes):
+        raise AgradError(f"{arg} should be a path (str or os.PathLike), not {type(p).__name__}", kind="usage")
+    if not os.fspath(p):
+        raise AgradError("an empty path names no file or directory (use '.' for the current one)", kind="file")
+    return Path(p)
+
+
 def derivation_files(paths) -> list[Path]:
-    """Files named, and *.toml files under directories named, in a stable order."""
+    """Files named, and *.toml files under directories named, in a stable order. `paths` is one
+    path (str or os.PathLike) or a list of them."""
+    import os
+
+    if isinstance(paths, (str, os.PathLike)):  # one path, not the characters of a string
+        paths = [paths]
+    elif not isinstance(paths, (list, tuple)):
+        raise AgradError(f"paths= should be a path or a list of paths, not {type(paths).__name__}", kind="usage")
     out = []
-    for p in map(Path, paths):
+    for p in (_path(q, "each of paths=") for q in paths):
         if p.is_dir():
             found = sorted(p.rglob("*.toml"))
             if not found:
@@ -414,7 +433,7 @@ def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_resu
 
     validate_timeout(check_timeout)  # before any case runs: a bad budget is the caller's error, not each case's
     out = []
-    for file in derivation_files([path]):
+    for file in derivation_files([_path(path, "path=")]):
         for case in load(file):
             res = run_case(case, sympy=sympy, check_timeout=check_timeout)
             out.append(res)

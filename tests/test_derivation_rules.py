@@ -54,3 +54,38 @@ def test_the_unknown_key_message_lists_every_key(tmp_path):
     assert res.status == "error"
     known = res.messages[0].split("known: ")[1].split(", ")
     assert set(known) == set(KEYS) >= {"seed", "expect_wrong_rules", "descend", "expect_params", "expect_stop"}
+
+
+def test_an_empty_path_is_refused_not_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "expect = { x = 6 }\n")  # would be found (and pass) if "" scanned the cwd
+    r = run("check", "")
+    assert r.exit_code == 2, r.output
+    assert "empty path" in r.output and "Traceback" not in r.output
+    for call in (lambda: agrad.check_file(""), lambda: agrad.derivation_files(""),
+                 lambda: agrad.derivation_files([""])):
+        with pytest.raises(agrad.BindingError, match="empty path") as e:
+            call()
+        assert e.value.kind == "file"
+
+
+def test_one_str_or_pathlike_is_one_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative: a str iterated as characters would name "d", "i", ... (not "/")
+    (tmp_path / "dir").mkdir()
+    path = write(tmp_path / "dir", "expect = { x = 6 }\n")
+    assert agrad.derivation_files("dir") == [path.relative_to(tmp_path)]
+    assert agrad.derivation_files(tmp_path / "dir") == [path]
+
+
+@pytest.mark.parametrize("bad", [None, 5, b"x"])
+def test_derivation_files_refuses_what_is_not_a_path(bad):
+    with pytest.raises(agrad.UsageError, match="paths= should be a path") as e:
+        agrad.derivation_files(bad)
+    assert e.value.kind == "usage"
+
+
+@pytest.mark.parametrize("bad", [None, 5, b"x", ["x"]])
+def test_check_file_refuses_what_is_not_a_path(bad):
+    with pytest.raises(agrad.UsageError, match="path= should be a path") as e:
+        agrad.check_file(bad)
+    assert e.value.kind == "usage"
