@@ -293,12 +293,14 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
         if "descend" in case.fields:  # a descent, run and judged by core/descent.py
             from .descent import run_descend_case
 
-            res.status, res.messages, res.points = run_descend_case(case.fields, case.points, sympy=sympy,
+            fields = {**case.fields, **{k: _at_file(case, v) for k, v in case.fields.items()
+                                        if k in ("expect_params", "expect_loss")}}
+            res.status, res.messages, res.points = run_descend_case(fields, _points(case), sympy=sympy,
                                                                     check_timeout=check_timeout,
                                                                     lib=_lib_paths(case))
         else:
-            for point in case.points:
-                _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout)
+            for point, values in zip(case.points, _points(case)):
+                _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout, values=values)
     except AgradError as exc:  # bad input met while judging (a claim, an expectation): this case's error
         res.status = "error"
         res.messages.append(f"error ({exc.kind}): {exc.message}")
@@ -309,12 +311,12 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
     return res
 
 
-def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_timeout: float):
+def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_timeout: float, values: dict):
     f = case.fields
     where = f"at {_point_text(point)}"
     try:
-        result = grad(case.expr, at={k: _value(v) for k, v in point.items()}, wrt=f.get("wrt"),
-                      dtype=f.get("dtype", "float64"), grad_output=_value(f.get("grad_output")),
+        result = grad(case.expr, at={k: _value(v) for k, v in values.items()}, wrt=f.get("wrt"),
+                      dtype=f.get("dtype", "float64"), grad_output=_value(_at_file(case, f.get("grad_output"))),
                       repeat=f.get("repeat", 1), backward=f.get("backward", 1),
                       retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
                       order=f.get("order", 1), jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
@@ -364,6 +366,21 @@ def _lib_paths(case: Case):
     files = case.fields.get("lib", [])
     files = [files] if isinstance(files, str) else files
     return [str(Path(case.file).parent / p) for p in files] or None
+
+
+def _at_file(case: Case, v):
+    """A value's "@file" relative to the case's TOML file, as lib is: a file of derivations must
+    not depend on the directory it is run from. Tables' values are resolved one by one."""
+    if isinstance(v, dict):
+        return {k: _at_file(case, x) for k, x in v.items()}
+    if isinstance(v, str) and v.strip().startswith("@"):
+        return "@" + str(Path(case.file).parent / v.strip()[1:])  # an absolute path stays as it is
+    return v
+
+
+def _points(case: Case) -> list:
+    """The case's points with @files resolved; reports still show the values as written."""
+    return [_at_file(case, p) for p in case.points]
 
 
 def _fail(res: CaseResult, message: str):

@@ -89,3 +89,23 @@ def test_check_file_refuses_what_is_not_a_path(bad):
     with pytest.raises(agrad.UsageError, match="path= should be a path") as e:
         agrad.check_file(bad)
     assert e.value.kind == "usage"
+
+
+def test_an_at_file_is_relative_to_the_toml_file_as_lib_is(tmp_path, monkeypatch):
+    import numpy as np
+
+    (tmp_path / "rel").mkdir()
+    np.save(tmp_path / "rel" / "d.npy", np.array([1.0, 2.0]))
+    np.save(tmp_path / "rel" / "w.npy", np.array([0.0, 0.0]))
+    (tmp_path / "rel" / "r.toml").write_text(
+        '[[case]]\nname = "r"\nexpr = "sum(x*x)"\nat = { x = "@d.npy" }\nexpect = { x = [2, 4] }\n'
+        '[[case]]\nname = "fit"\nexpr = "sum((w - y)**2)"\nat = { w = [5, 5], y = "@d.npy" }\nwrt = ["w"]\n'
+        'descend = { lr = 0.25, steps = 50 }\nexpect_params = { w = " @d.npy" }\n'
+        f'[[case]]\nname = "abs"\nexpr = "sum(x*x)"\nat = {{ x = "@{tmp_path / "rel" / "d.npy"}" }}\n'
+        'expect = { x = [2, 4] }\n')
+    monkeypatch.chdir(tmp_path)
+    r = run("check", "rel")
+    assert r.exit_code == 0, r.output
+    assert [line.split()[:2] for line in r.output.splitlines()[:3]] == [["pass", "r"], ["pass", "fit"],
+                                                                        ["pass", "abs"]]
+    assert [res.status for res in agrad.check_file("rel")] == ["pass", "pass", "pass"]
