@@ -109,3 +109,37 @@ def test_an_at_file_is_relative_to_the_toml_file_as_lib_is(tmp_path, monkeypatch
     assert [line.split()[:2] for line in r.output.splitlines()[:3]] == [["pass", "r"], ["pass", "fit"],
                                                                         ["pass", "abs"]]
     assert [res.status for res in agrad.check_file("rel")] == ["pass", "pass", "pass"]
+
+
+@pytest.mark.parametrize("optimizer, options, word", [
+    ("sgd", {"momentum": "a"}, "momentum= must be a number, got 'a'"),
+    ("sgd", {"momentum": None}, "momentum= must be a number, got None"),
+    ("sgd", {"momentum": True}, "momentum= must be a number, got True"),
+    ("sgd", {"momentum": 0.5, "nesterov": "yes"}, "nesterov= must be True or False"),
+    ("sgd", 5, "options= should be a dict"),
+    ("adam", {"betas": "0.9,0.99"}, "betas= must be two numbers, got '0.9,0.99'"),
+    ("adam", {"betas": (0.9, "x")}, "betas= must be two numbers"),
+    (["sgd"], None, "optimizer= must be one of"),
+])
+def test_descend_refuses_option_values_that_are_not_numbers(optimizer, options, word):
+    with pytest.raises(agrad.UsageError) as e:
+        agrad.descend("x**2", x=3.0, optimizer=optimizer, lr=0.1, steps=3, options=options, check=False)
+    assert e.value.kind == "usage" and word in e.value.message
+
+
+@pytest.mark.parametrize("setting, word", [
+    ('momentum = "a"', "momentum= must be a number, got 'a'"),
+    ('rtol = "a"', "descend.rtol must be a number >= 0"),
+    ('tol = "x"', "tol= must be a number >= 0"),
+    ('optimizer = "adam", betas = "0.9,0.99"', "betas= must be two numbers, got '0.9,0.99'"),
+])
+def test_a_bad_descend_option_in_a_file_is_the_cases_error_not_an_internal_one(tmp_path, setting, word):
+    r = run("check", str(write(tmp_path, f"descend = {{ lr = 0.1, steps = 5, {setting} }}\n")))
+    assert r.exit_code == 2, r.output
+    assert word in r.output and "internal error" not in r.output and "Traceback" not in r.output
+
+
+def test_good_descend_options_still_run():
+    r = agrad.descend("(x - 3)**2", x=0.0, optimizer="adam", lr=0.1, steps=5, check=False,
+                      options={"betas": [0.8, 0.9], "eps": 1e-8, "amsgrad": True})
+    assert r.settings["betas"] == (0.8, 0.9) and r.settings["amsgrad"] is True and r.updates == 5
