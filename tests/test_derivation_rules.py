@@ -143,3 +143,12 @@ def test_good_descend_options_still_run():
     r = agrad.descend("(x - 3)**2", x=0.0, optimizer="adam", lr=0.1, steps=5, check=False,
                       options={"betas": [0.8, 0.9], "eps": 1e-8, "amsgrad": True})
     assert r.settings["betas"] == (0.8, 0.9) and r.settings["amsgrad"] is True and r.updates == 5
+
+
+def test_a_malformed_toml_is_one_failing_test_and_the_other_files_still_run(pytester):
+    pytester.makefile(".toml", bad="[[case]\nexpr =\n", good='[[case]]\nname = "ok"\nexpr = "x**2"\n'
+                      'at = { x = 3 }\nexpect = { x = 6 }\n')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--agrad", ".")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*agrad derivation file is malformed: *bad.toml:1: not valid TOML*"])
+    assert "Interrupted" not in result.stdout.str() and "Traceback" not in result.stdout.str()
