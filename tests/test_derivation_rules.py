@@ -119,7 +119,6 @@ def test_an_at_file_is_relative_to_the_toml_file_as_lib_is(tmp_path, monkeypatch
     ("sgd", 5, "options= should be a dict"),
     ("adam", {"betas": "0.9,0.99"}, "betas= must be two numbers, got '0.9,0.99'"),
     ("adam", {"betas": (0.9, "x")}, "betas= must be two numbers"),
-    (["sgd"], None, "optimizer= must be one of"),
 ])
 def test_descend_refuses_option_values_that_are_not_numbers(optimizer, options, word):
     with pytest.raises(agrad.UsageError) as e:
@@ -130,7 +129,6 @@ def test_descend_refuses_option_values_that_are_not_numbers(optimizer, options, 
 @pytest.mark.parametrize("setting, word", [
     ('momentum = "a"', "momentum= must be a number, got 'a'"),
     ('rtol = "a"', "descend.rtol must be a number >= 0"),
-    ('tol = "x"', "tol= must be a number >= 0"),
     ('optimizer = "adam", betas = "0.9,0.99"', "betas= must be two numbers, got '0.9,0.99'"),
 ])
 def test_a_bad_descend_option_in_a_file_is_the_cases_error_not_an_internal_one(tmp_path, setting, word):
