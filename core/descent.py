@@ -324,7 +324,7 @@ def run_descend_case(fields: dict, points: list, *, sympy: bool = True, check_ti
     starting values and data), judged by `expect_params` (numbers, lists or constant expressions,
     compared with rtol/atol, default 1e-6/1e-9), `expect_loss` and `expect_stop` ("steps", "tol",
     "diverged"). Returns (status, messages, per-point entries) for derivation.run_case."""
-    from .optim import is_real  # here, not at the top: main's import lines there are being changed
+    from .optim import is_real  # the number rule of the optimizer options, for the tolerances too
 
     spec = dict(fields["descend"])
     tols = {"rtol": spec.pop("rtol", 1e-6), "atol": spec.pop("atol", 1e-9)}
