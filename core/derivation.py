@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AgradError
+from .errors import AgradError, BindingError, LimitError, ParseError, UsageError
 from .gradient import grad
 
 MAX_FILE_BYTES = 10_000_000  # a derivation file is text someone wrote: 10 MB is far beyond any
@@ -50,6 +50,16 @@ KEYS = {
     "expect_loss": ((int, float, str), "with descend: the final loss"),
     "expect_stop": (str, "with descend: how the run stops: 'steps', 'tol' or 'diverged'"),
 }
+# Keys only one kind of case reads: elsewhere they would be silently ignored, so they are refused.
+DESCEND_ONLY = ("descend", "expect_params", "expect_loss", "expect_stop")
+GRAD_ONLY = ("order", "expect", "dtype", "grad_output", "jacobian", "repeat", "backward", "retain_graph",
+             "zero_grad", "expect_passes", "expect_error", "expect_grad_fn", "expect_saved", "fuse", "rtol",
+             "atol", "expect_wrong_rules")
+# Claims a case that expects an error never reaches (the error comes first).
+CLAIMS = ("expect", "expect_passes", "expect_grad_fn", "expect_saved", "expect_wrong_rules")
+# Every kind an AgradError can have (errors.py's classes, and functions.py's "definition").
+ERROR_KINDS = tuple(k for c in (ParseError, BindingError, UsageError, LimitError) for k in c.kinds) + ("definition",)
+STOPS = ("steps", "tol", "diverged")  # descent.DescendResult.stop
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,21 @@ def _case(path: Path, i: int, c, line: int) -> Case:
             return broken(f"case '{name}': '{k}' should be {_kind(types)}, not {type(v).__name__}")
     if "expr" not in c:
         return broken(f"case '{name}': missing 'expr'")
+    misplaced = [k for k in (GRAD_ONLY if "descend" in c else DESCEND_ONLY[1:]) if k in c]
+    if misplaced:
+        why = ("a descend case reads only name, expr, at/points, wrt, lib, seed, descend, expect_params, "
+               "expect_loss and expect_stop" if "descend" in c else "it applies only to a case with a 'descend' table")
+        return broken(f"case '{name}': '{misplaced[0]}' does not apply here: {why}")
+    if "expect_error" in c:
+        claim = next((k for k in CLAIMS if k in c), None)
+        if claim:
+            return broken(f"case '{name}': '{claim}' is never checked beside 'expect_error' (the error comes first)")
+        if c["expect_error"] not in ERROR_KINDS:
+            return broken(f"case '{name}': expect_error '{c['expect_error']}' is not an error kind; "
+                          f"known: {', '.join(ERROR_KINDS)}")
+    if "expect_stop" in c and c["expect_stop"] not in STOPS:
+        return broken(f"case '{name}': expect_stop '{c['expect_stop']}' is not a way a descent stops; "
+                      f"known: {', '.join(STOPS)}")
     if "at" in c and "points" in c:
         return broken(f"case '{name}': give 'at' or 'points', not both")
     points = c.get("points") or [c.get("at", {})]
@@ -220,10 +245,29 @@ def _kind(t) -> str:
     return " or ".join(names[x] for x in t) if isinstance(t, tuple) else names[t]
 
 
+def _path(p, arg: str) -> Path:
+    """One path given by the caller: a str or os.PathLike, not empty (Path("") is the current
+    directory, and scanning it, or /, recursively is never what was meant)."""
+    import os
+
+    if not isinstance(p, (str, os.PathLike)) or isinstance(p, bytes):
+        raise AgradError(f"{arg} should be a path (str or os.PathLike), not {type(p).__name__}", kind="usage")
+    if not os.fspath(p):
+        raise AgradError("an empty path names no file or directory (use '.' for the current one)", kind="file")
+    return Path(p)
+
+
 def derivation_files(paths) -> list[Path]:
-    """Files named, and *.toml files under directories named, in a stable order."""
+    """Files named, and *.toml files under directories named, in a stable order. `paths` is one
+    path (str or os.PathLike) or a list of them."""
+    import os
+
+    if isinstance(paths, (str, os.PathLike)):  # one path, not the characters of a string
+        paths = [paths]
+    elif not isinstance(paths, (list, tuple)):
+        raise AgradError(f"paths= should be a path or a list of paths, not {type(paths).__name__}", kind="usage")
     out = []
-    for p in map(Path, paths):
+    for p in (_path(q, "each of paths=") for q in paths):
         if p.is_dir():
             found = sorted(p.rglob("*.toml"))
             if not found:
@@ -249,12 +293,14 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
         if "descend" in case.fields:  # a descent, run and judged by core/descent.py
             from .descent import run_descend_case
 
-            res.status, res.messages, res.points = run_descend_case(case.fields, case.points, sympy=sympy,
+            fields = {**case.fields, **{k: _at_file(case, v) for k, v in case.fields.items()
+                                        if k in ("expect_params", "expect_loss")}}
+            res.status, res.messages, res.points = run_descend_case(fields, _points(case), sympy=sympy,
                                                                     check_timeout=check_timeout,
                                                                     lib=_lib_paths(case))
         else:
-            for point in case.points:
-                _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout)
+            for point, values in zip(case.points, _points(case)):
+                _run_point(case, point, res, sympy=sympy, check_timeout=check_timeout, values=values)
     except AgradError as exc:  # bad input met while judging (a claim, an expectation): this case's error
         res.status = "error"
         res.messages.append(f"error ({exc.kind}): {exc.message}")
@@ -265,12 +311,12 @@ def run_case(case: Case, *, sympy: bool = True, check_timeout: float = 10.0) -> 
     return res
 
 
-def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_timeout: float):
+def _run_point(case: Case, point: dict, res: CaseResult, *, sympy: bool, check_timeout: float, values: dict):
     f = case.fields
     where = f"at {_point_text(point)}"
     try:
-        result = grad(case.expr, at={k: _value(v) for k, v in point.items()}, wrt=f.get("wrt"),
-                      dtype=f.get("dtype", "float64"), grad_output=_value(f.get("grad_output")),
+        result = grad(case.expr, at={k: _value(v) for k, v in values.items()}, wrt=f.get("wrt"),
+                      dtype=f.get("dtype", "float64"), grad_output=_value(_at_file(case, f.get("grad_output"))),
                       repeat=f.get("repeat", 1), backward=f.get("backward", 1),
                       retain_graph=f.get("retain_graph", False), zero_grad=f.get("zero_grad", False),
                       order=f.get("order", 1), jacobian=f.get("jacobian", False), fuse=f.get("fuse", False),
@@ -320,6 +366,21 @@ def _lib_paths(case: Case):
     files = case.fields.get("lib", [])
     files = [files] if isinstance(files, str) else files
     return [str(Path(case.file).parent / p) for p in files] or None
+
+
+def _at_file(case: Case, v):
+    """A value's "@file" relative to the case's TOML file, as lib is: a file of derivations must
+    not depend on the directory it is run from. Tables' values are resolved one by one."""
+    if isinstance(v, dict):
+        return {k: _at_file(case, x) for k, x in v.items()}
+    if isinstance(v, str) and v.strip().startswith("@"):
+        return "@" + str(Path(case.file).parent / v.strip()[1:])  # an absolute path stays as it is
+    return v
+
+
+def _points(case: Case) -> list:
+    """The case's points with @files resolved; reports still show the values as written."""
+    return [_at_file(case, p) for p in case.points]
 
 
 def _fail(res: CaseResult, message: str):
@@ -389,7 +450,7 @@ def check_file(path, *, sympy: bool = True, check_timeout: float = 10.0, on_resu
 
     validate_timeout(check_timeout)  # before any case runs: a bad budget is the caller's error, not each case's
     out = []
-    for file in derivation_files([path]):
+    for file in derivation_files([_path(path, "path=")]):
         for case in load(file):
             res = run_case(case, sympy=sympy, check_timeout=check_timeout)
             out.append(res)

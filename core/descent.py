@@ -329,10 +329,15 @@ def run_descend_case(fields: dict, points: list, *, sympy: bool = True, check_ti
     starting values and data), judged by `expect_params` (numbers, lists or constant expressions,
     compared with rtol/atol, default 1e-6/1e-9), `expect_loss` and `expect_stop` ("steps", "tol",
     "diverged"). Returns (status, messages, per-point entries) for derivation.run_case."""
+    from .optim import is_real  # the number rule of the optimizer options, for the tolerances too
+
     spec = dict(fields["descend"])
-    tols = {"rtol": float(spec.pop("rtol", 1e-6)), "atol": float(spec.pop("atol", 1e-9))}
+    tols = {"rtol": spec.pop("rtol", 1e-6), "atol": spec.pop("atol", 1e-9)}
+    for k, v in tols.items():  # TOML gives any type: a string is the case's error, not float()'s ValueError
+        if not (is_real(v) and math.isfinite(v) and v >= 0):
+            return "error", [f"descend.{k} must be a number >= 0, got {v!r}"], []
     run_args = {k: spec.pop(k) for k in ("optimizer", "lr", "steps", "tol", "every") if k in spec}
-    if "betas" in spec:
+    if isinstance(spec.get("betas"), list):  # TOML's array; a string stays one, for make() to refuse
         spec["betas"] = tuple(spec["betas"])
     status, messages, entries = "pass", [], []
     for point in points:

@@ -14,6 +14,7 @@ per element is the same). `step(p, g)` updates `p` in place and may overwrite `g
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -246,9 +247,12 @@ _NONNEGATIVE = ("momentum", "dampening", "weight_decay", "eps", "lr_decay", "ini
 def make(name: str, size: int, lr=None, options: dict | None = None):
     """The optimizer `name` over `size` parameters, with torch's defaults for every option not
     given. Errors speak of the arguments by their torch names (lr, betas, weight_decay, ...)."""
-    cls = OPTIMIZERS.get(name)
+    cls = OPTIMIZERS.get(name) if isinstance(name, str) else None  # a list is unhashable: TypeError
     if cls is None:
         raise AgradError(f"optimizer= must be one of {', '.join(OPTIMIZERS)}, got {name!r}", kind="usage")
+    if options is not None and not isinstance(options, dict):
+        raise AgradError(f"options= should be a dict of option names to values, not {type(options).__name__}",
+                         kind="usage")
     options = dict(options or {})
     unknown = [k for k in options if k not in cls.defaults or k == "lr"]
     if unknown:
@@ -260,17 +264,30 @@ def make(name: str, size: int, lr=None, options: dict | None = None):
     return cls(size, **settings), settings
 
 
+def is_real(v) -> bool:
+    """A real number: not True/False, a string ("0.9" would be float()-ed into a value nobody
+    wrote), None or a pair (the options come from TOML and Python callers unchecked)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
 def validate(name: str, s: dict) -> None:
+    defaults = OPTIMIZERS[name].defaults
+    for key, v in s.items():  # the types first: the rules below compare numbers
+        if isinstance(defaults.get(key), bool):
+            if not isinstance(v, (bool, np.bool_)):
+                raise AgradError(f"{key}= must be True or False, got {v!r}", kind="usage")
+        elif key != "betas" and not is_real(v):
+            raise AgradError(f"{key}= must be a number, got {v!r}", kind="usage")
     lr = s["lr"]
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    if not (math.isfinite(lr) and lr > 0):
         raise AgradError(f"lr= must be > 0, got {lr!r}", kind="usage")
     for key in _NONNEGATIVE:
         if key in s and not (math.isfinite(float(s[key])) and float(s[key]) >= 0):
             raise AgradError(f"{key}= must be >= 0, got {s[key]!r}", kind="usage")
     if "betas" in s:
         betas = s["betas"]
-        if len(betas) != 2:
-            raise AgradError(f"betas= must be two numbers, got {len(betas)}", kind="usage")
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(map(is_real, betas))):
+            raise AgradError(f"betas= must be two numbers, got {betas!r}", kind="usage")
         for i, b in enumerate(betas):
             if not 0.0 <= b < 1.0:
                 raise AgradError(f"{('the first', 'the second')[i]} of betas= must be in [0, 1), got {b!r}", kind="usage")

@@ -47,10 +47,35 @@ def pytest_collect_file(file_path: Path, parent):
 
 class DerivationFile(pytest.File):
     def collect(self):
+        from agrad import AgradError
         from agrad.derivation import load
 
-        for case in load(self.path):
+        try:
+            cases = load(self.path)
+        except AgradError as exc:  # a collection error would stop the whole session: one failing item instead
+            yield MalformedFile.from_parent(self, name=self.path.name, message=exc.message)
+            return
+        for case in cases:
             yield DerivationCase.from_parent(self, name=case.name, case=case)
+
+
+class MalformedFile(pytest.Item):
+    """A derivation file that cannot be read (not TOML, no cases): it fails; the other files run."""
+
+    def __init__(self, *, message, **kwargs):
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self):
+        raise CaseFailed()
+
+    def repr_failure(self, excinfo):
+        if not isinstance(excinfo.value, CaseFailed):
+            return super().repr_failure(excinfo)
+        return f"agrad derivation file is malformed: {self.message}"
+
+    def reportinfo(self):
+        return self.path, None, f"agrad file: {self.path.name}"
 
 
 class CaseFailed(Exception):
