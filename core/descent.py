@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import autodiff, replay
-from .errors import AgradError, shape_text
+from .errors import AgradError, real, shape_text
 from .gradient import _paths, grad, names
 from .optim import OPTIMIZERS, make
-from .problem import Options, _real, as_array, bind, validate
+from .problem import Options, as_array, bind, validate
 from .graph import merge_bindings
 from .program import Program, compile_source, evaluate, release_plan
 from .results import Check
@@ -146,7 +146,7 @@ def _settings(steps, tol, every, optimizer):
     steps = int(steps)
     if steps > MAX_STEPS:
         raise AgradError(f"steps= must be at most {MAX_STEPS:,}, got {steps:,}", kind="limit")
-    if tol is not None and not (_real(tol) and tol >= 0):
+    if tol is not None and not (real(tol) and tol >= 0):
         raise _usage(f"tol= must be a number >= 0, got {tol!r}")
     if every is None:
         every = max(1, steps // 10)
@@ -329,12 +329,11 @@ def run_descend_case(fields: dict, points: list, *, sympy: bool = True, check_ti
     starting values and data), judged by `expect_params` (numbers, lists or constant expressions,
     compared with rtol/atol, default 1e-6/1e-9), `expect_loss` and `expect_stop` ("steps", "tol",
     "diverged"). Returns (status, messages, per-point entries) for derivation.run_case."""
-    from .optim import is_real  # the number rule of the optimizer options, for the tolerances too
 
     spec = dict(fields["descend"])
     tols = {"rtol": spec.pop("rtol", 1e-6), "atol": spec.pop("atol", 1e-9)}
     for k, v in tols.items():  # TOML gives any type: a string is the case's error, not float()'s ValueError
-        if not (is_real(v) and math.isfinite(v) and v >= 0):
+        if not (real(v) and v >= 0):
             return "error", [f"descend.{k} must be a number >= 0, got {v!r}"], []
     run_args = {k: spec.pop(k) for k in ("optimizer", "lr", "steps", "tol", "every") if k in spec}
     if isinstance(spec.get("betas"), list):  # TOML's array; a string stays one, for make() to refuse

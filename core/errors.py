@@ -4,6 +4,8 @@ Every error is an AgradError; its class says what went wrong and `kind` is a sho
 scripts can match (it is the JSON error's "type"). Messages speak of the Python API's
 arguments (`retain_graph=True`); the CLI maps them to its flags (`--retain-graph`).
 """
+import math
+import numbers
 
 
 class AgradError(Exception):
@@ -79,10 +81,18 @@ def whole(value, label: str, low: int, high: int) -> int:
     """An API argument that counts something (order=, repeat=, steps=, runs=, paths=): an int or
     a numpy integer (not a bool, a float or a string) from low to high, as a Python int; else
     the argument's own error, never a TypeError from deep inside."""
-    import numbers
-
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise AgradError(f"{label}= must be a whole number from {low:,} to {high:,}, got {value!r}", kind="usage")
     if not low <= value <= high:
         raise AgradError(f"{label}= must be between {low:,} and {high:,}, got {int(value):,}", kind="usage")
     return int(value)
+
+
+def real(x, *, finite: bool = True) -> bool:
+    """An API argument that is a number (tolerances, eps, lr, tol): a real number, not a bool, a
+    string ("0.9" would be float()-ed into a value nobody wrote) or None; finite unless told."""
+    if type(x) is float:  # the usual case, quickly
+        return not finite or math.isfinite(x)
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):  # numpy's bool is no numbers.Real
+        return False
+    return not finite or math.isfinite(x)

@@ -7,9 +7,9 @@ import numpy as np
 
 from . import autodiff, higher, numeric
 from .differentiate import jacobian, seed_array, seeded
-from .errors import AgradError
+from .errors import AgradError, real
 from .gradient import _paths, names, seed_option
-from .problem import Options, _real, cast, make_problem
+from .problem import Options, cast, make_problem
 from .graph import merge_bindings
 from .program import forward
 from .results import GradcheckBlock, GradcheckResult
@@ -41,7 +41,7 @@ def gradcheck(expr, *, wrt=None, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
         raise AgradError(f"gradcheck takes order=1 (gradcheck) or order=2 (gradgradcheck), got {order}",
                          kind="usage")
     for name, v in (("eps", eps), ("atol", atol), ("rtol", rtol)):
-        if not (_real(v) and v >= 0) or (name == "eps" and v == 0):  # a string or None too: not a raw numpy error
+        if not (real(v) and v >= 0) or (name == "eps" and v == 0):  # a string or None too: not a raw numpy error
             raise AgradError(f"{name}= must be a finite number {'> 0' if name == 'eps' else '>= 0'}, got {v}",
                              kind="usage")
     problem = make_problem(expr, merge_bindings(at, bindings), Options(wrt=wrt, check=False, lib=_paths(lib), seed=seed))

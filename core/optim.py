@@ -14,11 +14,10 @@ per element is the same). `step(p, g)` updates `p` in place and may overwrite `g
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from .errors import AgradError
+from .errors import AgradError, real
 
 
 class _Optimizer:
@@ -264,19 +263,13 @@ def make(name: str, size: int, lr=None, options: dict | None = None):
     return cls(size, **settings), settings
 
 
-def is_real(v) -> bool:
-    """A real number: not True/False, a string ("0.9" would be float()-ed into a value nobody
-    wrote), None or a pair (the options come from TOML and Python callers unchecked)."""
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
 def validate(name: str, s: dict) -> None:
     defaults = OPTIMIZERS[name].defaults
     for key, v in s.items():  # the types first: the rules below compare numbers
         if isinstance(defaults.get(key), bool):
             if not isinstance(v, (bool, np.bool_)):
                 raise AgradError(f"{key}= must be True or False, got {v!r}", kind="usage")
-        elif key != "betas" and not is_real(v):
+        elif key != "betas" and not real(v, finite=False):
             raise AgradError(f"{key}= must be a number, got {v!r}", kind="usage")
     lr = s["lr"]
     if not (math.isfinite(lr) and lr > 0):
@@ -286,7 +279,7 @@ def validate(name: str, s: dict) -> None:
             raise AgradError(f"{key}= must be >= 0, got {s[key]!r}", kind="usage")
     if "betas" in s:
         betas = s["betas"]
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(map(is_real, betas))):
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all((real(b, finite=False) for b in betas))):
             raise AgradError(f"betas= must be two numbers, got {betas!r}", kind="usage")
         for i, b in enumerate(betas):
             if not 0.0 <= b < 1.0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AgradError, shape_text, whole
+from .errors import AgradError, real, shape_text, whole
 from .parser import is_name
 from .program import CONSTANTS, Program, compile_source, float_array, load_library
 from .rng import Random
@@ -156,24 +156,18 @@ def validate(program: Program, values: dict, o: Options) -> list:
     return wrt
 
 
-def _real(x) -> bool:
-    if type(x) is float:  # the usual case, without a numpy call
-        return math.isfinite(x)
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x)
-
-
 def validate_tolerances(rtol, atol):
     """rtol= and atol= are finite and >= 0 (None: the dtype's default): an infinite or NaN
     tolerance would accept any claim."""
     for label, x in (("rtol", rtol), ("atol", atol)):
-        if x is not None and not (_real(x) and x >= 0):
+        if x is not None and not (real(x) and x >= 0):
             raise AgradError(f"{label}= must be a finite number >= 0, got {x!r}", kind="usage")
 
 
 def validate_timeout(seconds):
     """check_timeout= is a positive number of seconds: 0, a negative number or NaN would
     silently switch the budget off."""
-    if not (_real(seconds) and 0 < seconds <= MAX_CHECK_TIMEOUT):
+    if not (real(seconds) and 0 < seconds <= MAX_CHECK_TIMEOUT):
         raise AgradError(f"check_timeout= must be a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT:,.0f}, "
                          f"got {seconds!r}", kind="usage")
 

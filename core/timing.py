@@ -19,9 +19,9 @@ import numpy as np
 
 from . import autodiff
 from .tolerance import close, tolerances
-from .errors import AgradError, whole
+from .errors import AgradError, real, whole
 from .gradient import _paths, names
-from .problem import Options, _real, bind, validate
+from .problem import Options, bind, validate
 from .graph import merge_bindings
 from .program import Program, compile_source, evaluate, forward
 from .report import saved
@@ -93,7 +93,7 @@ def bench(exprs, *, wrt=None, runs: int = 7, min_time: float = 0.2, lib=None, se
     if not 1 <= len(exprs) <= MAX_VARIANTS:
         raise AgradError(f"bench takes 1 to {MAX_VARIANTS} expressions, got {len(exprs)}", kind="usage")
     runs = whole(runs, "runs", 1, MAX_RUNS)
-    if not (_real(min_time) and 0 < min_time <= 10):
+    if not (real(min_time) and 0 < min_time <= 10):
         raise AgradError(f"min_time= must be above 0 and at most 10 seconds, got {min_time!r}", kind="usage")
     if len(exprs) * runs * min_time > MAX_SECONDS:
         raise AgradError(f"{len(exprs)} program(s) x runs={runs} x min_time={min_time:g} s is at least "
