@@ -139,7 +139,7 @@ def descend(expr, *, wrt=None, optimizer: str = "sgd", lr: float | None = None, 
 
 
 def _settings(steps, tol, every, optimizer):
-    if optimizer not in OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:  # ["sgd"] is unhashable: a TypeError
         raise _usage(f"optimizer= must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise _usage(f"steps= must be a whole number >= 1, got {steps!r}")

@@ -93,3 +93,8 @@ def test_bench_names_a_non_finite_disagreement_without_a_warning():
         warnings.simplefilter("error")
         r = agrad.bench(["x*log(x)", "x*x"], x=0.0, runs=1, min_time=0.001)
     assert r.disagreements == ["variant 2 (x*x): d/dx differs from variant 1's where one of them is not finite"]
+
+
+def test_descend_optimizer_of_the_wrong_kind_is_a_usage_error():
+    with pytest.raises(agrad.UsageError, match="optimizer= must be one of"):
+        agrad.descend("x*x", x=1.0, optimizer=["sgd"])
